@@ -1,0 +1,73 @@
+"""Calling user callbacks safely: sync or async, errors logged, never propagated."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["CallbackSet", "Unsubscribe", "call_safely"]
+
+logger = logging.getLogger("rivetkit_web")
+
+Unsubscribe = Callable[[], None]
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def call_safely(callback: Callable[..., Any], *args: Any, what: str = "callback") -> None:
+    """Call ``callback(*args)``; if it returns an awaitable, run it as a task.
+
+    An exception from the callback (or its task) is logged under ``rivetkit_web`` and
+    goes no further: one broken handler must not break the connection.
+    """
+    try:
+        result = callback(*args)
+    except Exception:
+        logger.exception("error in %s", what)
+        return
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        _background.add(task)
+        task.add_done_callback(lambda t: _finish(t, what))
+
+
+def _finish(task: asyncio.Task[Any], what: str) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("error in %s", what, exc_info=task.exception())
+
+
+class CallbackSet:
+    """An ordered set of callbacks; ``add`` returns the function that removes one."""
+
+    __slots__ = ("_callbacks", "_what")
+
+    def __init__(self, what: str) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+        self._what = what
+
+    def add(self, callback: Callable[..., Any]) -> Unsubscribe:
+        if not callable(callback):
+            raise TypeError(f"{self._what} must be callable, not {type(callback).__name__}")
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            try:
+                self._callbacks.remove(callback)
+            except ValueError:
+                pass
+
+        return unsubscribe
+
+    def emit(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            call_safely(callback, *args, what=self._what)
+
+    def clear(self) -> None:
+        self._callbacks.clear()
+
+    def __len__(self) -> int:
+        return len(self._callbacks)

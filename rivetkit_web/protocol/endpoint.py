@@ -1,0 +1,124 @@
+"""Where the client talks to: endpoint URL, namespace, token, pool.
+
+:func:`parse_endpoint` accepts what the JS client accepts: ``http(s)://host[:port][/base]``,
+optionally with URL auth ``https://namespace:token@host`` or ``https://namespace@host``
+(percent-decoded, then removed from the URL). A query string or fragment, a token
+without a namespace, or credentials given both in the URL and as arguments raise
+``ValueError``. The result never prints the token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+__all__ = ["DEFAULT_ENDPOINT", "Endpoint", "parse_endpoint", "redact_url"]
+
+_TOKEN_QUERY = re.compile(r"(rvt-token=)[^&#]*")
+_TOKEN_SEGMENT = re.compile(r"(/gateway/[^/@?#]+)@[^/?#]*")
+
+DEFAULT_ENDPOINT = "http://localhost:6420"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed endpoint. ``base_url`` has no credentials and no trailing ``/``."""
+
+    base_url: str
+    namespace: str = "default"
+    token: str | None = field(default=None, repr=False)
+    pool: str = "default"
+
+    def __repr__(self) -> str:
+        token = ", token=<redacted>" if self.token else ""
+        return f"Endpoint({self.base_url!r}, namespace={self.namespace!r}{token})"
+
+    @property
+    def ws_base_url(self) -> str:
+        """``base_url`` with its scheme changed to ``ws``/``wss``."""
+        if self.base_url.startswith("https://"):
+            return "wss://" + self.base_url[len("https://"):]
+        return "ws://" + self.base_url[len("http://"):]
+
+    def url(self, path: str) -> str:
+        """``base_url`` joined with an absolute ``path`` (which may carry a query)."""
+        if not path.startswith("/"):
+            path = "/" + path
+        return self.base_url + path
+
+
+def parse_endpoint(
+    endpoint: str,
+    *,
+    namespace: str | None = None,
+    token: str | None = None,
+    pool: str | None = None,
+) -> Endpoint:
+    """Parse ``endpoint`` and merge the separately given namespace/token/pool.
+
+    Raises ``TypeError`` if ``endpoint`` is not a str and ``ValueError`` if it is not
+    a usable http(s) URL.
+    """
+    if not isinstance(endpoint, str):
+        raise TypeError(f"endpoint must be a str, not {type(endpoint).__name__}")
+    for name, value in (("namespace", namespace), ("token", token), ("pool", pool)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    try:
+        parts = urlsplit(endpoint.strip())
+        port = parts.port  # raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"invalid endpoint URL {redact_url(endpoint)!r}: {exc}") from None
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        raise ValueError(
+            f"invalid endpoint URL {redact_url(endpoint)!r}: the scheme must be http or https"
+        )
+    if not parts.hostname:
+        raise ValueError(f"invalid endpoint URL {redact_url(endpoint)!r}: no host")
+    if parts.query:
+        raise ValueError("endpoint cannot contain a query string")
+    if parts.fragment:
+        raise ValueError("endpoint cannot contain a fragment")
+
+    url_namespace = unquote(parts.username) if parts.username else None
+    url_token = unquote(parts.password) if parts.password else None
+    if url_token and not url_namespace:
+        raise ValueError("endpoint cannot have a token without a namespace")
+    if url_namespace and namespace:
+        raise ValueError(
+            "cannot specify namespace both in the endpoint URL and as a separate option"
+        )
+    if url_token and token:
+        raise ValueError("cannot specify token both in the endpoint URL and as a separate option")
+
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    base_url = urlunsplit((scheme, netloc, path, "", ""))
+    return Endpoint(
+        base_url=base_url,
+        namespace=url_namespace or namespace or "default",
+        token=url_token or token or None,
+        pool=pool or "default",
+    )
+
+
+def redact_url(url: str) -> str:
+    """``url`` with every token in it replaced by ``***``: the password of the
+    authority, the ``@token`` segment of gateway paths and ``rvt-token=``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if parts.password is not None:
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        url = urlunsplit(
+            (parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment)
+        )
+    url = _TOKEN_SEGMENT.sub(r"\1@***", url)
+    return _TOKEN_QUERY.sub(r"\1***", url)
