@@ -310,6 +310,7 @@ class ActorConn:
         self._disposed = True
         self._client._conns.discard(self)
         self._set_status("idle")
+        ws, self._ws = self._ws, None  # before the task ends and forgets it
         task = self._task
         if task is not asyncio.current_task() and not task.done():
             task.cancel()
@@ -317,7 +318,6 @@ class ActorConn:
                 await task
             except BaseException:  # noqa: BLE001 - the task's end is not our error
                 pass
-        ws, self._ws = self._ws, None
         if ws is not None:
             try:
                 await asyncio.wait_for(ws.close(1000, "Disposed"), 2.0)
@@ -427,6 +427,11 @@ class ActorConn:
                     self._set_status("disconnected")
                     await asyncio.sleep(backoff.next_delay())
                 self._set_status("connecting")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must not leave the status stuck
+            logger.exception("connection loop for %s crashed", self._handle.name)
+            self._fail(_as_rivet_error(exc))
         finally:
             self._outbox = None
 
@@ -506,6 +511,10 @@ class ActorConn:
                     frame = await ws.recv()
                 except WebSocketClosed as closed:
                     return closed
+                except Exception as exc:  # noqa: BLE001 - a broken transport is a lost socket
+                    logger.warning("receiving from %s failed: %r", self._handle.name, exc)
+                    await _close_quietly(ws, 1011, "receive failed")
+                    return exc
                 try:
                     message = self._encoding.decode_to_client(frame)
                 except ProtocolError as exc:

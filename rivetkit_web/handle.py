@@ -122,9 +122,23 @@ class ActorAccessor:
         body = gateway.rest_create_body(self._client._endpoint, query)
         if params is not None:
             encode_conn_params(params)
-        data = await self._client._rest("POST", gateway.rest_actors_path(self._client._endpoint), body)
+        try:
+            data = await self._client._rest("POST", gateway.rest_actors_path(self._client._endpoint), body)
+        except ActorError as exc:
+            # The engine sometimes reports a duplicate key as the creation it aborted.
+            if (exc.group, exc.code) == ("actor", "destroyed_during_creation") and await self._exists(query):
+                raise ActorError(
+                    "actor", "duplicate_key", "An actor with this name and key already exists.",
+                    status=exc.status, ray_id=exc.ray_id,
+                ) from exc
+            raise
         actor_id = _actor_id_of(data.get("actor") if isinstance(data, dict) else None)
         return ActorHandle(self._client, GetForId(self.name, actor_id), params, get_params)
+
+    async def _exists(self, query: Create) -> bool:
+        path = gateway.rest_get_by_key_path(self._client._endpoint, query.name, query.key)
+        data = await self._client._rest("GET", path)
+        return bool(isinstance(data, dict) and data.get("actors"))
 
     def __repr__(self) -> str:
         return f"<ActorAccessor {self.name!r}>"

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-__all__ = ["DEFAULT_ENDPOINT", "Endpoint", "parse_endpoint", "redact_url"]
+__all__ = ["DEFAULT_ENDPOINT", "Endpoint", "parse_endpoint", "redact", "redact_url"]
 
-_TOKEN_QUERY = re.compile(r"(rvt-token=)[^&#]*")
-_TOKEN_SEGMENT = re.compile(r"(/gateway/[^/@?#]+)@[^/?#]*")
+
 
 DEFAULT_ENDPOINT = "http://localhost:6420"
 
@@ -107,18 +106,23 @@ def parse_endpoint(
     )
 
 
-def redact_url(url: str) -> str:
-    """``url`` with every token in it replaced by ``***``: the password of the
-    authority, the ``@token`` segment of gateway paths and ``rvt-token=``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.password is not None:
-        userinfo, _, hostport = parts.netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        url = urlunsplit(
-            (parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment)
-        )
-    url = _TOKEN_SEGMENT.sub(r"\1@***", url)
-    return _TOKEN_QUERY.sub(r"\1***", url)
+_SECRETS = [
+    (re.compile(r"(rvt-token=)[^&#\s'\"]*"), r"\1***"),
+    (re.compile(r"(/gateway/[^/@?#\s]+)@[^/?#\s'\"]*"), r"\1@***"),
+    (re.compile(r"(rivet_token\.)[^,\s'\"]*"), r"\1***"),
+    (re.compile(r"(rivet_conn_params\.)[^,\s'\"]*"), r"\1***"),
+    (re.compile(r"(?i)((?:x-rivet-token|x-rivet-conn-params|authorization):\s*)[^\r\n'\"]*"), r"\1***"),
+    (re.compile(r"(://[^:/@\s]+:)[^@/\s]+@"), r"\1***@"),
+]
+
+
+def redact(text: str) -> str:
+    """``text`` with every token and connection-params value in it replaced by ``***``:
+    URL passwords, ``rvt-token=``, ``/gateway/{id}@{token}``, the ``rivet_token.*`` and
+    ``rivet_conn_params.*`` subprotocols and the auth headers."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+redact_url = redact

@@ -18,12 +18,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
+from .._redact import install
 from ..errors import TransportError, WebSocketClosed
 from .base import HttpResponse, WebSocketMessage
 
 __all__ = ["NativeTransport", "NativeWebSocket"]
 
 logger = logging.getLogger("rivetkit_web.transport")
+# httpx logs every request URL at INFO; websockets (through this logger) logs
+# handshakes at DEBUG. Both can carry tokens and params: redact them.
+_ws_logger = install("httpx", "httpcore.http11", "httpcore.connection", "rivetkit_web.transport.websockets")
 
 _DEFAULT_CONNECT_TIMEOUT = 10.0
 _MAX_MESSAGE_SIZE = 64 * 1024 * 1024
@@ -41,26 +45,25 @@ class NativeWebSocket:
     def subprotocol(self) -> str | None:
         return self._ws.subprotocol
 
-    def _closed(self) -> WebSocketClosed:
-        rcvd = self._ws.close_rcvd
-        if rcvd is not None:
-            return WebSocketClosed(rcvd.code, rcvd.reason)
-        sent = self._ws.close_sent
-        if sent is not None and self._ws.close_rcvd_then_sent is not None:
-            return WebSocketClosed(sent.code, sent.reason)
-        return WebSocketClosed(1006, "")
+    @staticmethod
+    def _closed(exc: ConnectionClosed) -> WebSocketClosed:
+        """The close the peer sent (or, failing that, ours; 1006 if none)."""
+        frame = exc.rcvd if exc.rcvd is not None else exc.sent
+        if frame is None:
+            return WebSocketClosed(1006, "")
+        return WebSocketClosed(frame.code, frame.reason)
 
     async def send(self, message: WebSocketMessage) -> None:
         try:
             await self._ws.send(message)
-        except ConnectionClosed:
-            raise self._closed() from None
+        except ConnectionClosed as exc:
+            raise self._closed(exc) from None
 
     async def recv(self) -> WebSocketMessage:
         try:
             return await self._ws.recv()
-        except ConnectionClosed:
-            raise self._closed() from None
+        except ConnectionClosed as exc:
+            raise self._closed(exc) from None
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         try:
@@ -131,6 +134,7 @@ class NativeTransport:
                 compression=None,
                 user_agent_header=None,
                 proxy=None,
+                logger=_ws_logger,
             )
         except (TimeoutError, asyncio.TimeoutError):
             raise TransportError("WebSocket handshake timed out", timeout=True) from None
