@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["CallbackSet", "Unsubscribe", "call_safely"]
+__all__ = ["CallbackSet", "Unsubscribe", "action_caller", "call_safely"]
 
 logger = logging.getLogger("rivetkit_web")
 
@@ -71,3 +71,15 @@ class CallbackSet:
 
     def __len__(self) -> int:
         return len(self._callbacks)
+
+
+def action_caller(
+    action: Callable[..., Awaitable[Any]], name: str
+) -> Callable[..., Awaitable[Any]]:
+    """``await handle.increment(1)``: the coroutine function behind an action attribute."""
+
+    async def call_action(*args: Any) -> Any:
+        return await action(name, *args)
+
+    call_action.__name__ = call_action.__qualname__ = name
+    return call_action

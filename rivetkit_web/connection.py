@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._callbacks import CallbackSet, Unsubscribe, call_safely
+from ._callbacks import CallbackSet, Unsubscribe, action_caller, call_safely
 from .errors import (
     ActionTimeout,
     ActorError,
@@ -39,7 +39,7 @@ from .errors import (
     TransportError,
     WebSocketClosed,
 )
-from .protocol.gateway import GetForId, connection_protocols, encode_conn_params
+from .protocol.gateway import GetForId, connection_protocols, encode_conn_params, to_websocket_url
 from .protocol.messages import (
     ActionRequest,
     ActionResponse,
@@ -54,7 +54,7 @@ from .protocol.retry import Backoff, is_fatal_connect_error, is_stale_actor, par
 
 if TYPE_CHECKING:
     from .handle import ActorHandle, GetParams
-    from .transport.base import WebSocketConnection, WebSocketMessage
+    from .transport.base import WebSocketConnection
 
 __all__ = ["ActorConn", "ConnStatus"]
 
@@ -235,12 +235,7 @@ class ActorConn:
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         if name.startswith("_"):
             raise AttributeError(name)
-
-        async def call_action(*args: Any) -> Any:
-            return await self.action(name, *args)
-
-        call_action.__name__ = name
-        return call_action
+        return action_caller(self.action, name)
 
     async def action(self, name: str, *args: Any, timeout: float | None = _DEFAULT) -> Any:
         """Call action ``name`` over the connection and return its output.
@@ -417,9 +412,9 @@ class ActorConn:
                 closed = await self._serve(ws)
                 if self._disposed:
                     return
-                error = self._socket_lost(closed)
-                if error is not None and self._is_fatal(error):
-                    self._fail(error)
+                lost_with = self._socket_lost(closed)
+                if lost_with is not None and self._is_fatal(lost_with):
+                    self._fail(lost_with)
                     return
                 if time.monotonic() - opened >= _STABLE_SECONDS:
                     backoff.reset()
@@ -460,7 +455,7 @@ class ActorConn:
         url = await self._handle.gateway_url("/connect", skip_ready_wait=self._skip_ready_wait)
         timeout = self._client._connect_timeout
         ws = await self._client._transport.open_websocket(
-            _to_ws(url),
+            to_websocket_url(url),
             protocols=connection_protocols(self._encoding.name, conn_params,
                                            skip_ready_wait=self._skip_ready_wait),
             timeout=timeout,
@@ -614,14 +609,6 @@ async def _close_quietly(ws: WebSocketConnection, code: int, reason: str) -> Non
         await asyncio.wait_for(ws.close(code, reason), 2.0)
     except Exception:  # noqa: BLE001
         pass
-
-
-def _to_ws(url: str) -> str:
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://"):]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://"):]
-    return url
 
 
 def _close_error(closed: WebSocketClosed) -> RivetError:

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
+from ._callbacks import action_caller
 from .client import Client, http_error
 from .errors import ActorError
 from .protocol import gateway
@@ -28,6 +29,7 @@ from .protocol.gateway import (
     GetOrCreateForKey,
     build_gateway_url,
     encode_conn_params,
+    to_websocket_url,
 )
 from .protocol.keys import normalize_key, query_key
 from .protocol.retry import is_lifecycle_retry, is_scheduling_error, is_stale_actor
@@ -149,7 +151,8 @@ def _actor_id_of(actor: Any) -> str:
         from .errors import ProtocolError
 
         raise ProtocolError("engine response has no actor id")
-    return actor["actor_id"]
+    actor_id: str = actor["actor_id"]
+    return actor_id
 
 
 class ActorHandle:
@@ -195,13 +198,7 @@ class ActorHandle:
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         if name.startswith("_"):
             raise AttributeError(name)
-
-        async def call_action(*args: Any) -> Any:
-            return await self.action(name, *args)
-
-        call_action.__name__ = name
-        call_action.__qualname__ = f"{self._query.name}.{name}"
-        return call_action
+        return action_caller(self.action, name)
 
     def __repr__(self) -> str:
         if isinstance(self._query, GetForId):
@@ -436,7 +433,7 @@ class ActorHandle:
         conn_params = encode_conn_params(params) if params is not None else None
         skip = self._skip(skip_ready_wait)
         url = await self.gateway_url("/websocket/" + path.lstrip("/"), skip_ready_wait=skip)
-        ws_url = _to_ws(url)
+        ws_url = to_websocket_url(url)
         protocol_list = gateway.connection_protocols(self._client._encoding.name, conn_params, skip_ready_wait=skip)
         socket = await self._client._transport.open_websocket(
             ws_url, protocols=protocol_list + extra, timeout=self._client._connect_timeout
@@ -450,14 +447,6 @@ class ActorHandle:
         if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
             result = await result
         return result
-
-
-def _to_ws(url: str) -> str:
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://"):]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://"):]
-    return url
 
 
 def _structured_error(client: Client, response: HttpResponse) -> ActorError | None:

@@ -123,6 +123,7 @@ async def scenario_keys_are_distinct(client: Client, uid: str) -> None:
         [["back\\slash"], ["back", "slash"], ["back\\", "slash"]],
         [["100%"], ["100%25"]],
         [["ünï", "cødé ✓"], ["ünï cødé ✓"]],
+        [["k" * 300], ["k" * 299], ["k" * 150, "k" * 150]],
     ]
     for group in groups:
         ids = []
@@ -339,6 +340,18 @@ async def scenario_bad_input_fails_before_sending(client: Client, uid: str) -> N
             raise AssertionError("non-serialisable arg sent over the connection")
         assert await conn.increment(1) == 1  # still usable
     assert await handle.increment(1) == 2
+
+
+@scenario
+async def scenario_oversized_message(client: Client, uid: str) -> None:
+    """Past the actor's 64 KiB incoming limit: a clear error, and the client recovers."""
+    handle = client.eventActor.get_or_create(["oversized", uid])
+    big = "x" * 100_000
+    await expect_actor_error(handle.echo(big), "message", "incoming_too_long")
+    assert await handle.echo("small") == "small"
+    async with handle.connect() as conn:
+        await expect_actor_error(conn.echo(big), "message", "incoming_too_long")
+        assert await conn.echo("small") == "small"  # reconnected by itself
 
 
 @scenario

@@ -104,6 +104,8 @@ def loads(data: bytes | bytearray | memoryview) -> Any:
     """Decode exactly one CBOR item; trailing bytes are an error."""
     buf = bytes(data)
     value, pos = _Decoder(buf).item(0, 0)
+    if value is _BREAK:
+        raise CBORDecodeError("a break code is not a CBOR item")
     if pos != len(buf):
         raise CBORDecodeError(f"{len(buf) - pos} trailing bytes after the CBOR item")
     return value
@@ -164,6 +166,8 @@ class _Decoder:
         if arg is None:
             raise CBORDecodeError("indefinite-length tag")
         content, pos = self.item(pos, depth + 1)
+        if content is _BREAK:
+            raise CBORDecodeError("a tag cannot wrap a break code")
         if arg in (2, 3) and isinstance(content, bytes):
             magnitude = int.from_bytes(content, "big")
             return (magnitude if arg == 2 else -1 - magnitude), pos
@@ -193,7 +197,7 @@ class _Decoder:
 
     def _string(self, major: int, length: int | None, pos: int, depth: int) -> tuple[Any, int]:
         if length is None:
-            chunks = []
+            chunks: list[Any] = []
             while True:
                 chunk, pos = self.item(pos, depth + 1)
                 if chunk is _BREAK:

@@ -28,7 +28,6 @@ from .messages import (
     ErrorMessage,
     Event,
     Init,
-    SubscriptionRequest,
     ToClient,
     ToServer,
 )
@@ -71,7 +70,8 @@ class Encoding:
         raise NotImplementedError
 
     def decode_error_body(self, body: bytes) -> Mapping[str, Any]:
-        """The ``{group, code, message, metadata, actor}`` of a non-JSON error body."""
+        """The ``{group, code, message, metadata, actor}`` of an error body, with the
+        metadata already turned into Python values."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -100,9 +100,11 @@ def _envelope(message: ToServer) -> dict[str, Any]:
 
 def _id(value: Any) -> int:
     value = from_compat(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # NaN and infinities are not integers
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ProtocolError(f"bad action id {value!r}")
-    return int(value)
+    return value
 
 
 def _str(val: Mapping[str, Any], key: str) -> str:
@@ -110,6 +112,11 @@ def _str(val: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise ProtocolError(f"field {key!r} missing or not a string")
     return value
+
+
+def _optional_str(val: Mapping[str, Any], key: str) -> str:
+    value = val.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def _actor(raw: Any) -> ActorSpecifier | None:
@@ -149,60 +156,95 @@ def _from_envelope(data: Any) -> ToClient:
             return ErrorMessage(
                 _str(val, "group"),
                 _str(val, "code"),
-                val.get("message") if isinstance(val.get("message"), str) else "",
+                _optional_str(val, "message"),
                 from_compat(val.get("metadata")),
                 None if action_id is None else _id(action_id),
                 _actor(val.get("actor")),
             )
-    except ValueError as exc:  # bad compat tags, bad base64
-        raise ProtocolError(f"malformed {tag} message: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # bad compat tags, bad base64, too deep
+        raise ProtocolError(f"malformed {tag} message: {exc}") from None
     raise ProtocolError(f"unknown message tag {tag!r}")
 
 
-# --------------------------------------------------------------------------- json
+# --------------------------------------------------------------------------- json, cbor
 
 
-class JsonEncoding(Encoding):
+class _EnvelopeEncoding(Encoding):
+    """json and cbor: the same ``{"body":{"tag","val"}}`` maps, two serializations."""
+
+    def _dumps(self, value: Any) -> str | bytes:
+        raise NotImplementedError
+
+    def _loads(self, data: str | bytes) -> Any:
+        """Parse ``data``; raises ``ProtocolError`` whatever is wrong with it."""
+        raise NotImplementedError
+
+    def _load_map(self, data: bytes, what: str) -> Mapping[str, Any]:
+        value = self._loads(data)
+        if not isinstance(value, Mapping):
+            raise ProtocolError(f"{what} is not a {self.name} map")
+        return value
+
+    def decode_to_client(self, frame: str | bytes) -> ToClient:
+        return _from_envelope(self._loads(frame))
+
+    def encode_action_args(self, args: list[Any]) -> bytes:
+        body = self._dumps({"args": to_compat(list(args), path="args")})
+        return body.encode("utf-8") if isinstance(body, str) else body
+
+    def decode_action_output(self, body: bytes) -> Any:
+        return _revive(self._load_map(body, "action response").get("output"), "action output")
+
+    def decode_error_body(self, body: bytes) -> Mapping[str, Any]:
+        data = dict(self._load_map(body, "error body"))
+        try:
+            data["metadata"] = from_compat(data.get("metadata"))
+        except (ValueError, RecursionError):
+            pass  # metadata is informational: keep what the server sent
+        return data
+
+
+class JsonEncoding(_EnvelopeEncoding):
     """Text frames of JSON; the most readable, and what the engine assumes by default."""
 
     name = "json"
     content_type = "application/json"
     binary = False
 
-    def encode_to_server(self, message: ToServer) -> str:
-        return json.dumps(_envelope(message), separators=(",", ":"), ensure_ascii=False)
+    def _dumps(self, value: Any) -> str:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if not text.isascii():
+            text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
+        return text
 
-    def decode_to_client(self, frame: str | bytes) -> ToClient:
-        return _from_envelope(_json_loads(frame))
-
-    def encode_action_args(self, args: list[Any]) -> bytes:
-        body = {"args": to_compat(list(args), path="args")}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-    def decode_action_output(self, body: bytes) -> Any:
-        data = _json_loads(body)
-        if not isinstance(data, Mapping):
-            raise ProtocolError("action response is not an object")
+    def _loads(self, data: str | bytes) -> Any:
         try:
-            return from_compat(data.get("output"))
-        except ValueError as exc:
-            raise ProtocolError(f"malformed action output: {exc}") from exc
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError(f"invalid JSON from server: {exc}") from exc
 
-    def decode_error_body(self, body: bytes) -> Mapping[str, Any]:
-        data = _json_loads(body)
-        if not isinstance(data, Mapping):
-            raise ProtocolError("error body is not an object")
-        return data
+    def encode_to_server(self, message: ToServer) -> str:
+        return self._dumps(_envelope(message))
 
 
-def _json_loads(data: str | bytes) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"invalid JSON from server: {exc}") from exc
+class CborEncoding(_EnvelopeEncoding):
+    """Binary frames: the JSON envelope written as CBOR."""
 
+    name = "cbor"
+    content_type = "application/octet-stream"
+    binary = True
 
-# --------------------------------------------------------------------------- cbor
+    def _dumps(self, value: Any) -> bytes:
+        return cbor.dumps(value)
+
+    def _loads(self, data: str | bytes) -> Any:
+        return _cbor_loads(data)
+
+    def encode_to_server(self, message: ToServer) -> bytes:
+        envelope = _envelope(message)
+        if isinstance(message, ActionRequest):  # ids are plain uints in CBOR
+            envelope["body"]["val"]["id"] = message.id
+        return cbor.dumps(envelope)
 
 
 def _cbor_loads(data: str | bytes) -> Any:
@@ -219,42 +261,27 @@ def _cbor_value(data: bytes) -> Any:
     try:
         return from_compat(cbor.loads(data))
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"invalid CBOR value from server: {exc}") from exc
+        raise ProtocolError(f"invalid CBOR value from server: {exc}") from None
 
 
-class CborEncoding(Encoding):
-    """Binary frames: the JSON envelope written as CBOR."""
+def _cbor_metadata(data: bytes) -> Any:
+    """Error metadata: revived where possible, else as the server sent it."""
+    try:
+        raw = cbor.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"invalid CBOR metadata from server: {exc}") from None
+    try:
+        return from_compat(raw)
+    except (ValueError, RecursionError):
+        return raw
 
-    name = "cbor"
-    content_type = "application/octet-stream"
-    binary = True
 
-    def encode_to_server(self, message: ToServer) -> bytes:
-        envelope = _envelope(message)
-        if isinstance(message, ActionRequest):  # ids are plain uints in CBOR
-            envelope["body"]["val"]["id"] = message.id
-        return cbor.dumps(envelope)
-
-    def decode_to_client(self, frame: str | bytes) -> ToClient:
-        return _from_envelope(_cbor_loads(frame))
-
-    def encode_action_args(self, args: list[Any]) -> bytes:
-        return cbor.dumps({"args": to_compat(list(args), path="args")})
-
-    def decode_action_output(self, body: bytes) -> Any:
-        data = _cbor_loads(body)
-        if not isinstance(data, Mapping):
-            raise ProtocolError("action response is not a map")
-        try:
-            return from_compat(data.get("output"))
-        except ValueError as exc:
-            raise ProtocolError(f"malformed action output: {exc}") from exc
-
-    def decode_error_body(self, body: bytes) -> Mapping[str, Any]:
-        data = _cbor_loads(body)
-        if not isinstance(data, Mapping):
-            raise ProtocolError("error body is not a map")
-        return data
+def _revive(value: Any, what: str) -> Any:
+    """``from_compat`` for a decoded value; any failure is a ``ProtocolError``."""
+    try:
+        return from_compat(value)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"malformed {what}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- bare
@@ -402,7 +429,7 @@ class BareEncoding(Encoding):
     def decode_error_body(self, body: bytes) -> Mapping[str, Any]:
         r = _BareReader(body)
         group, code, message = r.str(), r.str(), r.str()
-        metadata = _cbor_value(r.data()) if r.bool() else None
+        metadata = _cbor_metadata(r.data()) if r.bool() else None
         actor = r.actor()
         r.end()
         result: dict[str, Any] = {"group": group, "code": code, "message": message,
@@ -441,10 +468,4 @@ def decode_http_error(
     ray_id = headers.get("x-rivet-ray-id")
     content_type = headers.get("content-type", "")
     codec: Encoding = ENCODINGS["json"] if "application/json" in content_type else encoding
-    data = codec.decode_error_body(body)
-    error = actor_error_from_mapping(data, status=status, ray_id=ray_id)
-    try:
-        error.metadata = from_compat(error.metadata)
-    except ValueError:
-        pass
-    return error
+    return actor_error_from_mapping(codec.decode_error_body(body), status=status, ray_id=ray_id)

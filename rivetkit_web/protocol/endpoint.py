@@ -33,13 +33,6 @@ class Endpoint:
         token = ", token=<redacted>" if self.token else ""
         return f"Endpoint({self.base_url!r}, namespace={self.namespace!r}{token})"
 
-    @property
-    def ws_base_url(self) -> str:
-        """``base_url`` with its scheme changed to ``ws``/``wss``."""
-        if self.base_url.startswith("https://"):
-            return "wss://" + self.base_url[len("https://"):]
-        return "ws://" + self.base_url[len("http://"):]
-
     def url(self, path: str) -> str:
         """``base_url`` joined with an absolute ``path`` (which may carry a query)."""
         if not path.startswith("/"):
@@ -64,17 +57,19 @@ def parse_endpoint(
     for name, value in (("namespace", namespace), ("token", token), ("pool", pool)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    # Error messages never repeat the endpoint: a mis-escaped token would show in it.
     try:
         parts = urlsplit(endpoint.strip())
         port = parts.port  # raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValueError(f"invalid endpoint URL {redact_url(endpoint)!r}: {exc}") from None
-    if parts.scheme not in ("http", "https", "ws", "wss"):
+    except ValueError:
         raise ValueError(
-            f"invalid endpoint URL {redact_url(endpoint)!r}: the scheme must be http or https"
-        )
+            "invalid endpoint URL: bad host or port (percent-encode any '/', '?', '#' or '@' "
+            "in a namespace or token)"
+        ) from None
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        raise ValueError("invalid endpoint URL: the scheme must be http or https")
     if not parts.hostname:
-        raise ValueError(f"invalid endpoint URL {redact_url(endpoint)!r}: no host")
+        raise ValueError("invalid endpoint URL: no host")
     if parts.query:
         raise ValueError("endpoint cannot contain a query string")
     if parts.fragment:
@@ -112,7 +107,7 @@ _SECRETS = [
     (re.compile(r"(rivet_token\.)[^,\s'\"]*"), r"\1***"),
     (re.compile(r"(rivet_conn_params\.)[^,\s'\"]*"), r"\1***"),
     (re.compile(r"(?i)((?:x-rivet-token|x-rivet-conn-params|authorization):\s*)[^\r\n'\"]*"), r"\1***"),
-    (re.compile(r"(://[^:/@\s]+:)[^@/\s]+@"), r"\1***@"),
+    (re.compile(r"(://[^:/@\s]*:)[^/\s]*@"), r"\1***@"),
 ]
 
 

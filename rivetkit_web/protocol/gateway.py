@@ -43,6 +43,7 @@ __all__ = [
     "rest_create_body",
     "rest_get_by_id_path",
     "rest_get_by_key_path",
+    "to_websocket_url",
 ]
 
 MAX_QUERY_INPUT_SIZE = 4 * 1024
@@ -177,6 +178,15 @@ def build_gateway_url(
         params.append(("rvt-skip-ready-wait", "true"))
     full_path = _join_query(f"/gateway/{quote(query.name, safe='')}{path}", urlencode(params))
     return endpoint.url(full_path)
+
+
+def to_websocket_url(url: str) -> str:
+    """A gateway ``http(s)://`` URL as the ``ws(s)://`` URL of the same resource."""
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://"):]
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://"):]
+    return url
 
 
 def action_path(name: str) -> str:

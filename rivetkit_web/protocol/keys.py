@@ -20,16 +20,11 @@ __all__ = ["ActorKey", "normalize_key", "query_key", "serialize_key"]
 
 ActorKey = tuple[str, ...]
 
-MAX_KEY_PART_BYTES = 128
-MAX_KEY_BYTES = 1024
-
-
 def normalize_key(key: Sequence[str] | str | None) -> ActorKey:
     """Validate ``key`` and return it as a tuple of strings.
 
-    Raises ``TypeError`` for anything but ``None``, a ``str`` or a sequence of ``str``,
-    and ``ValueError`` for keys longer than the engine accepts (a part over 128 bytes,
-    the whole over 1 KiB of UTF-8).
+    Raises ``TypeError`` for anything but ``None``, a ``str`` or a sequence of ``str``.
+    Length is the engine's business (a local engine took 3,000-byte parts).
     """
     if key is None:
         return ()
@@ -46,16 +41,6 @@ def normalize_key(key: Sequence[str] | str | None) -> ActorKey:
                 raise TypeError(
                     f"actor key part {i} must be a str, not {type(part).__name__}"
                 )
-    total = 0
-    for i, part in enumerate(parts):
-        size = len(part.encode("utf-8"))
-        if size > MAX_KEY_PART_BYTES:
-            raise ValueError(
-                f"actor key part {i} is {size} bytes; the limit is {MAX_KEY_PART_BYTES}"
-            )
-        total += size
-    if total > MAX_KEY_BYTES:
-        raise ValueError(f"actor key is {total} bytes; the limit is {MAX_KEY_BYTES}")
     return parts
 
 

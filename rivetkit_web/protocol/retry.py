@@ -157,7 +157,12 @@ class Backoff:
 
     def step(self) -> float:
         """The upper bound of the next delay (before jitter)."""
-        return min(self.maximum, self.initial * self.factor**self.attempt)
+        delay = self.initial
+        for _ in range(self.attempt):
+            delay *= self.factor
+            if delay >= self.maximum:
+                return self.maximum
+        return delay
 
     def next_delay(self) -> float:
         """The next delay in seconds; advances the sequence."""

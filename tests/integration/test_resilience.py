@@ -218,3 +218,60 @@ async def test_secrets_never_logged_or_shown(endpoint: str, uid: str,
     assert caplog.records, "nothing was logged at DEBUG: the test would prove nothing"
     assert token not in everything
     assert secret_param not in everything
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_no_leaks_after_many_connect_dispose_cycles(endpoint: str, uid: str) -> None:
+    async with create_client(endpoint, timeout=30) as client:
+        handle = client.counter.get_or_create(["cycles", uid])
+        await handle.increment(1)  # warm: actor created, HTTP pool open
+        await asyncio.sleep(0.2)
+        tasks_before = len(asyncio.all_tasks())
+        fds_before = _open_fds()
+        for _ in range(200):
+            conn = handle.connect()
+            conn.on("newCount", lambda *_: None)
+            await conn.ready(timeout=15)
+            await conn.dispose()
+        await asyncio.sleep(0.5)
+        assert len(asyncio.all_tasks()) <= tasks_before, "tasks left behind by dispose()"
+        assert _open_fds() <= fds_before + 2, "sockets left open by dispose()"
+        assert not client._conns
+
+
+async def test_bounded_soak_many_connections(endpoint: str, uid: str) -> None:
+    """50 connections exchanging actions and events for a while (RIVETKIT_SOAK_SECONDS,
+    default 10), then everything is released."""
+    import os
+
+    seconds = float(os.environ.get("RIVETKIT_SOAK_SECONDS", "10"))
+    async with create_client(endpoint, timeout=30) as client:
+        handle = client.counter.get_or_create(["soak", uid])
+        await handle.getCount()
+        tasks_before = len(asyncio.all_tasks())
+        fds_before = _open_fds()
+        conns = [handle.connect() for _ in range(50)]
+        received = [0] * len(conns)
+        for i, conn in enumerate(conns):
+            def count(*_: object, i: int = i) -> None:
+                received[i] += 1
+            conn.on("newCount", count)
+        await asyncio.gather(*(conn.ready(timeout=30) for conn in conns))
+        deadline = asyncio.get_running_loop().time() + seconds
+        rounds = 0
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.gather(*(conn.getCount() for conn in conns))
+            await conns[rounds % len(conns)].increment(1)
+            rounds += 1
+        await wait_until(lambda: min(received) == rounds, timeout=15,
+                         what=f"every connection to get {rounds} events")
+        assert max(received) == rounds, "an event was delivered twice"
+        await asyncio.gather(*(conn.dispose() for conn in conns))
+        await asyncio.sleep(0.5)
+        assert len(asyncio.all_tasks()) <= tasks_before
+        assert _open_fds() <= fds_before + 2
