@@ -49,3 +49,14 @@ def endpoint(backend: Backend | None) -> str:
 def uid() -> str:
     """A unique string for actor keys, so tests never share actors."""
     return uuid.uuid4().hex[:12]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread for the rest
+    of the session once a browser starts, and asyncio tests cannot start their own
+    loop after that. Everything else goes first, in its usual order.
+    """
+    browser_dir = os.path.join(TESTS_DIR, "browser") + os.sep
+    items.sort(key=lambda item: str(item.path).startswith(browser_dir))
