@@ -123,6 +123,7 @@ def encode_conn_params(params: Any) -> str:
 
 
 def _join_query(path: str, query: str) -> str:
+    path = path.split("#", 1)[0]  # a fragment never reaches the server
     if not query:
         return path
     if path.endswith("?") or path.endswith("&"):
@@ -146,7 +147,7 @@ def build_gateway_url(
     """
     if isinstance(query, GetForId):
         token = f"@{quote(endpoint.token, safe='')}" if endpoint.token else ""
-        return endpoint.url(f"/gateway/{quote(query.actor_id, safe='')}{token}{path}")
+        return endpoint.url(_join_query(f"/gateway/{quote(query.actor_id, safe='')}{token}{path}", ""))
 
     params: list[tuple[str, str]] = [("rvt-namespace", endpoint.namespace)]
     key = query_key(query.key)
