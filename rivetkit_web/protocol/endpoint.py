@@ -106,7 +106,7 @@ _SECRETS = [
     (re.compile(r"(/gateway/[^/@?#\s]+)@[^/?#\s'\"]*"), r"\1@***"),
     (re.compile(r"(rivet_token\.)[^,\s'\"]*"), r"\1***"),
     (re.compile(r"(rivet_conn_params\.)[^,\s'\"]*"), r"\1***"),
-    (re.compile(r"(?i)((?:x-rivet-token|x-rivet-conn-params|authorization):\s*)[^\r\n'\"]*"), r"\1***"),
+    (re.compile(r"(?i)((?:x-rivet-token|x-rivet-conn-params|authorization):\s*)[^\r\n]*"), r"\1***"),
     (re.compile(r"(://[^:/@\s]*:)[^/\s]*@"), r"\1***@"),
 ]
 

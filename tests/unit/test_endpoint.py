@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rivetkit_web.protocol.endpoint import DEFAULT_ENDPOINT, Endpoint, parse_endpoint, redact_url
+from rivetkit_web.protocol.endpoint import (
+    DEFAULT_ENDPOINT,
+    Endpoint,
+    parse_endpoint,
+    redact,
+    redact_url,
+)
 
 JS_ENDPOINT = "http://my%20ns:t%2Fok@127.0.0.1:7520/base/"  # protocol.md §1 (verified)
 
@@ -163,3 +169,51 @@ def test_redact_url(url, redacted):
 def test_redact_url_of_garbage():
     assert redact_url("http://[::1") == "http://[::1"  # nothing secret to hide
     assert redact_url("") == ""
+
+
+# --------------------------------------------------------------------------- redact (log lines)
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        # httpx INFO request line
+        ('HTTP Request: POST http://h/gateway/r/action/x?rvt-namespace=n&rvt-token=t%2Fok '
+         '"HTTP/1.1 200 OK"',
+         'HTTP Request: POST http://h/gateway/r/action/x?rvt-namespace=n&rvt-token=*** '
+         '"HTTP/1.1 200 OK"'),
+        # websockets DEBUG handshake lines
+        ("> GET /gateway/abc@t%2Fok/connect HTTP/1.1", "> GET /gateway/abc@***/connect HTTP/1.1"),
+        ("> Sec-WebSocket-Protocol: rivet, rivet_encoding.json, "
+         "rivet_conn_params.%7B%22name%22%3A%22carol%22%7D",
+         "> Sec-WebSocket-Protocol: rivet, rivet_encoding.json, rivet_conn_params.***"),
+        ("> Sec-WebSocket-Protocol: rivet, rivet_target.actor, rivet_actor.abc, "
+         "rivet_token.sk_abc, rivet_skip_ready_wait",
+         "> Sec-WebSocket-Protocol: rivet, rivet_target.actor, rivet_actor.abc, "
+         "rivet_token.***, rivet_skip_ready_wait"),
+        ("> Authorization: Bearer t/ok", "> Authorization: ***"),
+        ("x-rivet-token: t/ok", "x-rivet-token: ***"),
+        ("X-Rivet-Conn-Params: %7B%22a%22%7D", "X-Rivet-Conn-Params: ***"),
+        ("connecting to ws://ns:tok@h/gateway/abc@tok/connect?rvt-token=tok",
+         "connecting to ws://ns:***@h/gateway/abc@***/connect?rvt-token=***"),
+        # nothing secret
+        ("> GET /gateway/room/connect?rvt-namespace=n HTTP/1.1",
+         "> GET /gateway/room/connect?rvt-namespace=n HTTP/1.1"),
+        ("rivet, rivet_encoding.bare", "rivet, rivet_encoding.bare"),
+    ],
+)
+def test_redact_log_lines(line, expected):
+    assert redact(line) == expected
+
+
+def test_redact_url_is_redact():
+    assert redact_url("http://h/gateway/a@tok") == redact("http://h/gateway/a@tok")
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['> x-rivet-conn-params: {"token":"s3cret","user":"bob"}',
+     'X-Rivet-Conn-Params: ["s3cret"]'],
+)
+def test_redact_hides_json_conn_params_headers(line):
+    assert "s3cret" not in redact(line)

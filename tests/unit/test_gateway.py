@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -114,6 +115,22 @@ def test_raw_fetch_path_keeps_the_user_query_first():
     )
     assert build_gateway_url(LOCAL, GetForKey("r", ()), "/request/x?a=1&").endswith(
         "/request/x?a=1&rvt-namespace=default&rvt-method=get"
+    )
+
+
+@pytest.mark.parametrize("path", ["/request/page#top", "/request/page?a=1#top", "/request/x#a?b"])
+def test_fragment_in_path_keeps_rvt_params_in_the_query(path):
+    # regression: the rvt-* query used to be appended after the '#', where HTTP clients drop it
+    url = build_gateway_url(LOCAL, GetForKey("r", ("k",)), path)
+    parts = urlsplit(url)
+    assert parse_qs(parts.query)["rvt-namespace"] == ["default"]
+    assert parts.fragment == "" and "#" not in url
+    assert parts.path.startswith("/gateway/r/request/")
+
+
+def test_fragment_is_dropped_from_actor_id_urls():
+    assert build_gateway_url(LOCAL, GetForId("r", "id1"), "/request/x?a=1#top") == (
+        "http://127.0.0.1:7520/gateway/id1/request/x?a=1"
     )
 
 
@@ -297,3 +314,15 @@ def test_encode_input():
 def test_query_reprs_hide_the_input():
     assert "secret" not in repr(GetOrCreateForKey("r", (), input="secret", has_input=True))
     assert "secret" not in repr(Create("r", (), input="secret", has_input=True))
+
+
+def test_to_websocket_url():
+    from rivetkit_web.protocol.gateway import to_websocket_url
+
+    assert to_websocket_url("http://h/gateway/a/connect?x=1") == "ws://h/gateway/a/connect?x=1"
+    assert to_websocket_url("https://h:8443/b/gateway/a@t%2Fok/connect") == (
+        "wss://h:8443/b/gateway/a@t%2Fok/connect"
+    )
+    assert to_websocket_url("ws://h/x") == "ws://h/x"
+    url = build_gateway_url(JS, GetForId("counter", "abc"), "/connect")
+    assert to_websocket_url(url) == "ws://127.0.0.1:7520/base/gateway/abc@t%2Fok/connect"

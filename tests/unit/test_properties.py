@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+import string
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -22,8 +23,15 @@ from rivetkit_web.errors import ActorSpecifier, ProtocolError
 from rivetkit_web.protocol import cbor
 from rivetkit_web.protocol.cbor import CBORDecodeError
 from rivetkit_web.protocol.encoding import decode_http_error, get_encoding
-from rivetkit_web.protocol.endpoint import parse_endpoint, redact_url
-from rivetkit_web.protocol.gateway import GetForId, GetForKey, GetOrCreateForKey, build_gateway_url
+from rivetkit_web.protocol.endpoint import parse_endpoint, redact, redact_url
+from rivetkit_web.protocol.gateway import (
+    GetForId,
+    GetForKey,
+    GetOrCreateForKey,
+    build_gateway_url,
+    gateway_headers,
+    rest_headers,
+)
 from rivetkit_web.protocol.keys import query_key, serialize_key
 from rivetkit_web.protocol.messages import (
     ActionRequest,
@@ -78,13 +86,6 @@ def _containers(children):
 
 
 values = st.recursive(scalars, _containers, max_leaves=8)
-no_dollar_values = st.recursive(
-    st.none() | st.booleans() | ints | floats | text.filter(lambda s: not s.startswith("$"))
-    | st.binary(max_size=8),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(text, c, max_size=4),
-    max_leaves=8,
-).filter(lambda v: "$" not in json.dumps(to_compat(v)))
-
 
 # --------------------------------------------------------------------------- (a) values
 
@@ -465,6 +466,30 @@ def test_f_gateway_urls_redact_every_token(tok, actor_id, path):
     for query in (GetForId("n", actor_id), GetForKey("n", ("k",)), GetOrCreateForKey("n", ())):
         redacted = redact_url(build_gateway_url(ep, query, path))
         assert "SECRET" not in redacted
+
+
+# realistic tokens: base64/base64url/JWT-like characters (no quotes, spaces or commas)
+realistic_tokens = st.text(st.sampled_from(string.ascii_letters + string.digits + "-_./+=~:"),
+                           min_size=1, max_size=40)
+
+
+@FAST
+@given(tok=realistic_tokens)
+def test_f_redact_hides_tokens_in_library_log_lines(tok):
+    token = "SECRET" + tok
+    ep = parse_endpoint("http://h/base", namespace="ns", token=token)
+    by_key = build_gateway_url(ep, GetForKey("n", ("k",)), "/action/a")
+    by_id = build_gateway_url(ep, GetForId("n", "id1"), "/connect")
+    lines = [
+        f'HTTP Request: POST {by_key} "HTTP/1.1 200 OK"',  # httpx
+        f"> GET {urlsplit(by_id).path} HTTP/1.1",  # websockets
+        f"connect {by_id}",
+        f"> Sec-WebSocket-Protocol: rivet, rivet_target.actor, rivet_token.{token}, rivet_skip_ready_wait",
+    ]
+    headers = {**gateway_headers(ep), **rest_headers(ep)}
+    lines += [f"> {name}: {value}" for name, value in headers.items()]
+    for line in lines:
+        assert "SECRET" not in redact(line), line
 
 
 # --------------------------------------------------------------------------- (g) backoff
