@@ -190,7 +190,7 @@ def actor_error_from_mapping(
         key = raw_actor.get("key")
         actor = ActorSpecifier(
             actor_id=raw_actor["actorId"],
-            generation=generation if isinstance(generation, int) else None,
+            generation=generation if isinstance(generation, int) and not isinstance(generation, bool) else None,
             key=key if isinstance(key, str) else None,
         )
     return ActorError(

@@ -157,7 +157,7 @@ def _from_envelope(data: Any) -> ToClient:
                 _str(val, "group"),
                 _str(val, "code"),
                 _optional_str(val, "message"),
-                from_compat(val.get("metadata")),
+                _lenient_revive(val.get("metadata")),
                 None if action_id is None else _id(action_id),
                 _actor(val.get("actor")),
             )
@@ -197,10 +197,7 @@ class _EnvelopeEncoding(Encoding):
 
     def decode_error_body(self, body: bytes) -> Mapping[str, Any]:
         data = dict(self._load_map(body, "error body"))
-        try:
-            data["metadata"] = from_compat(data.get("metadata"))
-        except (ValueError, RecursionError):
-            pass  # metadata is informational: keep what the server sent
+        data["metadata"] = _lenient_revive(data.get("metadata"))
         return data
 
 
@@ -270,10 +267,15 @@ def _cbor_metadata(data: bytes) -> Any:
         raw = cbor.loads(data)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"invalid CBOR metadata from server: {exc}") from None
+    return _lenient_revive(raw)
+
+
+def _lenient_revive(value: Any) -> Any:
+    """Error metadata is informational: revived where possible, else kept as sent."""
     try:
-        return from_compat(raw)
+        return from_compat(value)
     except (ValueError, RecursionError):
-        return raw
+        return value
 
 
 def _revive(value: Any, what: str) -> Any:

@@ -406,7 +406,6 @@ BAD_FRAMES = {
         '{"body":{"tag":"Event","val":{"args":[]}}}',
         '{"body":{"tag":"Error","val":{"group":"g"}}}',
         '{"body":{"tag":"Error","val":{"group":"g","code":"c","actionId":"x"}}}',
-        '{"body":{"tag":"Error","val":{"group":"g","code":"c","metadata":["$Nope",0]}}}',
         b"\xff\xfe\x00",
     ],
     "cbor": [
@@ -532,3 +531,10 @@ def test_bare_lone_break_value_is_a_protocol_error(which):
             BARE.decode_to_client(H("0400" "02" "00" "01" "ff"))
         else:
             BARE.decode_action_output(H("0400" "01" "ff"))
+
+
+def test_error_frame_with_unknown_metadata_tag_keeps_the_error():
+    # Metadata is informational, on connections as on HTTP: kept as sent.
+    message = JSON.decode_to_client(
+        '{"body":{"tag":"Error","val":{"group":"g","code":"c","metadata":["$Nope",0]}}}')
+    assert (message.group, message.code, message.metadata) == ("g", "c", ["$Nope", 0])
