@@ -449,20 +449,30 @@ class ActorConn:
             raise error from exc
 
     async def _open(self) -> WebSocketConnection:
-        """One connection attempt: open the socket and wait for ``Init``."""
+        """One connection attempt: resolve, open the socket and wait for ``Init``.
+
+        Everything after ``get_params`` shares one deadline of ``connect_timeout``.
+        """
         params = await self._resolve_params()
         conn_params = encode_conn_params(params) if params is not None else None
-        url = await self._handle.gateway_url("/connect", skip_ready_wait=self._skip_ready_wait)
         timeout = self._client._connect_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            url = await asyncio.wait_for(
+                self._handle.gateway_url("/connect", skip_ready_wait=self._skip_ready_wait), timeout
+            )
+        except asyncio.TimeoutError:
+            raise TransportError(f"no connection within {timeout} s", timeout=True) from None
         ws = await self._client._transport.open_websocket(
             to_websocket_url(url),
             protocols=connection_protocols(self._encoding.name, conn_params,
                                            skip_ready_wait=self._skip_ready_wait),
-            timeout=timeout,
+            timeout=max(deadline - loop.time(), 0.001),
         )
         try:
             try:
-                frame = await asyncio.wait_for(ws.recv(), timeout)
+                frame = await asyncio.wait_for(ws.recv(), max(deadline - loop.time(), 0.001))
             except asyncio.TimeoutError:
                 raise TransportError(
                     f"the server sent no Init within {timeout} s", timeout=True

@@ -1,8 +1,12 @@
-"""Faults between client and backend, injected with a loopback proxy (CPython).
+"""Faults between client and backend, and the client's resources under churn (CPython).
 
-Each test puts :class:`support.proxy.FaultProxy` between the client and the real
-engine, breaks something, and asserts what the user sees: statuses, errors of
-in-flight and queued actions, reconnects, restored subscriptions, prompt dispose.
+The fault scenarios themselves live in ``tests/fault_scenarios.py``, shared with the
+browser suite (``tests/browser/test_resilience_browser.py``): each puts
+:class:`support.proxy.FaultProxy` between the client and the real engine, breaks
+something through the proxy's HTTP control API, and asserts what the user sees:
+statuses, errors of in-flight and queued actions, reconnects, restored subscriptions,
+prompt dispose. The other tests here (backend down, destroyed and sleeping actors,
+secrets, leaks, soak) are CPython-only.
 """
 
 from __future__ import annotations
@@ -14,22 +18,26 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
+from fault_scenarios import FAULT_SCENARIOS, Faults
+from scenarios import wait_until
+from support.proxy import FaultProxy, ThreadedFaultProxy
 
 from rivetkit_web import (
     ActorError,
-    ConnDisposed,
     ConnectionLost,
     TransportError,
     create_client,
 )
-from scenarios import wait_until
-from support.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
+
+#: Upper bound for one fault scenario (each normally takes a few seconds).
+SCENARIO_TIMEOUT_S = 90.0
 
 
 @pytest.fixture
 async def proxy(endpoint: str) -> AsyncIterator[FaultProxy]:
+    """A fault proxy (with its HTTP control API) in this test's event loop."""
     target = urlsplit(endpoint)
     fault_proxy = await FaultProxy.start(target.hostname or "127.0.0.1", target.port or 80)
     try:
@@ -38,109 +46,58 @@ async def proxy(endpoint: str) -> AsyncIterator[FaultProxy]:
         await fault_proxy.close()
 
 
-async def test_cut_connection_fails_in_flight_and_reconnects(proxy: FaultProxy, uid: str) -> None:
-    calls = 0
-
-    async def get_params() -> dict[str, str]:
-        nonlocal calls
-        calls += 1
-        return {"name": f"attempt{calls}"}
-
+@pytest.mark.parametrize("name", sorted(FAULT_SCENARIOS))
+async def test_fault_scenario(name: str, proxy: FaultProxy, uid: str) -> None:
+    """tests/fault_scenarios.py on CPython: the client reaches the engine through the
+    proxy, the scenario breaks the network through the proxy's control API."""
+    faults = Faults(proxy.control_url, proxy.endpoint)
     async with create_client(proxy.endpoint, timeout=30) as client:
-        conn = client.paramsActor.get_or_create(["cut", uid], get_params=get_params).connect()
-        counter = client.lifecycleActor.get_or_create(["cut", uid]).connect()
-        try:
-            await conn.ready(timeout=15)
-            await counter.ready(timeout=15)
-            assert await conn.whoami() == "attempt1"
-            statuses: list[str] = []
-            conn.on_status_change(statuses.append)
-            ticks: list[int] = []
-            counter.on("tick", ticks.append)
-            await counter.broadcastTick(1)
-            await wait_until(lambda: ticks == [1], what="tick before the cut")
-
-            slow = client.slowActor.get_or_create(["cut", uid]).connect()
-            await slow.ready(timeout=15)
-            in_flight = asyncio.ensure_future(slow.wait(5_000))
-            await asyncio.sleep(0.2)
-            started = time.monotonic()
-            proxy.cut()
-            with pytest.raises((ConnectionLost, ActorError)):
-                await in_flight  # a clear error, not a hang and not a silent resend
-            assert time.monotonic() - started < 5
-
-            await wait_until(lambda: conn.status == "connected" and "disconnected" in statuses,
-                             timeout=20, what="reconnect after the cut")
-            assert statuses[0] == "disconnected" and statuses[-1] == "connected", statuses
-            assert await conn.whoami() == "attempt2"  # get_params ran again
-            await counter.ready(timeout=20)
-            await counter.broadcastTick(2)
-            await wait_until(lambda: ticks == [1, 2], what="tick after the cut")
-            await asyncio.sleep(0.3)
-            assert ticks == [1, 2], "an event arrived twice after resubscribing"
-            await slow.dispose()
-        finally:
-            await conn.dispose()
-            await counter.dispose()
+        await asyncio.wait_for(FAULT_SCENARIOS[name](client, uid, faults), SCENARIO_TIMEOUT_S)
+    assert not proxy.refuse and not proxy.stall, "the scenario left a fault switched on"
 
 
-async def test_actions_wait_while_refused_then_flush(proxy: FaultProxy, uid: str) -> None:
-    async with create_client(proxy.endpoint, timeout=30) as client:
-        conn = client.counter.get_or_create(["refuse", uid]).connect()
-        try:
-            await conn.ready(timeout=15)
-            statuses: list[str] = []
-            conn.on_status_change(statuses.append)
-            proxy.refuse = True
-            proxy.cut()
-            await wait_until(lambda: statuses.count("connecting") >= 2, timeout=10,
-                             what="several refused attempts")
-            queued = [asyncio.ensure_future(conn.increment(1)) for _ in range(3)]
-            await asyncio.sleep(0.3)
-            assert not any(task.done() for task in queued)
-            proxy.refuse = False
-            assert sorted(await asyncio.wait_for(asyncio.gather(*queued), 20)) == [1, 2, 3]
-            assert conn.status == "connected"
-            assert "disconnected" in statuses and statuses[-1] == "connected"
-        finally:
-            await conn.dispose()
+def test_control_api_from_another_thread(endpoint: str) -> None:
+    """ThreadedFaultProxy: its own loop in a thread; the control API speaks plain HTTP
+    with CORS (what the browser suite relies on) and changes what the proxy does."""
+    import httpx
 
+    target = urlsplit(endpoint)
+    with ThreadedFaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        with httpx.Client(base_url=proxy.control_url, trust_env=False, timeout=10) as http:
+            preflight = http.options("/cut", headers={
+                "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST"})
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == "*"
+            assert "POST" in preflight.headers["access-control-allow-methods"]
+            stats = http.get("/stats")
+            assert stats.headers["access-control-allow-origin"] == "*"
+            assert stats.json() == {"accepted": 0, "open": 0, "refuse": False, "stall": False, "cuts": 0}
 
-async def test_stalled_handshake_is_bounded_and_retried(proxy: FaultProxy, uid: str) -> None:
-    async with create_client(proxy.endpoint, timeout=30, connect_timeout=0.5) as client:
-        proxy.stall = True
-        conn = client.counter.get_or_create(["stall", uid]).connect()
-        try:
-            statuses: list[str] = []
-            conn.on_status_change(statuses.append)
-            await wait_until(lambda: statuses.count("disconnected") >= 2, timeout=10,
-                             what="timed-out attempts")
-            proxy.stall = False
-            await conn.ready(timeout=15)
-            assert await conn.increment(1) == 1
-        finally:
-            await conn.dispose()
+            # Traffic through the proxy reaches the engine and is counted.
+            with httpx.Client(trust_env=False, timeout=10) as through:
+                assert through.get(proxy.endpoint + "/metadata").status_code == 200
+                assert http.get("/stats").json()["open"] == 1  # kept alive
+                assert http.post("/cut").json()["cut"] == 1
+                assert http.get("/stats").json()["open"] == 0
 
+                assert http.post("/refuse?on=1").json()["refuse"] is True
+                assert proxy.refuse is True
+                with pytest.raises(httpx.TransportError):
+                    through.get(proxy.endpoint + "/metadata")
+                assert http.post("/refuse", params={"on": "0"}).json()["refuse"] is False
 
-async def test_dispose_during_reconnect_is_prompt(proxy: FaultProxy, uid: str) -> None:
-    async with create_client(proxy.endpoint, timeout=30) as client:
-        conn = client.counter.get_or_create(["dispose", uid]).connect()
-        await conn.ready(timeout=15)
-        proxy.refuse = True
-        proxy.cut()
-        await wait_until(lambda: conn.status != "connected", what="lost connection")
-        queued = asyncio.ensure_future(conn.increment(1))
-        await asyncio.sleep(0.1)
-        started = time.monotonic()
-        await conn.dispose()
-        assert time.monotonic() - started < 1.0
-        assert conn.status == "idle"
-        with pytest.raises(ConnDisposed):
-            await queued
-        attempts = proxy.accepted
-        await asyncio.sleep(1.0)
-        assert proxy.accepted == attempts, "a disposed connection kept reconnecting"
+                assert http.post("/stall?on=1").json()["stall"] is True
+                with pytest.raises(httpx.TimeoutException):
+                    through.get(proxy.endpoint + "/metadata", timeout=0.3)
+                assert http.post("/reset").json()["stall"] is False
+                assert through.get(proxy.endpoint + "/metadata").status_code == 200
+
+            assert http.get("/stats").json()["accepted"] == proxy.accepted >= 4
+            assert http.get("/nope").status_code == 404
+            assert http.get("/cut").status_code == 405
+            assert http.post("/stall?on=maybe").status_code == 400
+        proxy.cut()  # thread-safe from here too
+    assert proxy._loop is None and not (proxy._thread and proxy._thread.is_alive())
 
 
 async def test_backend_down_gives_clear_errors_quickly(unused_tcp_port: int) -> None:
@@ -184,14 +141,16 @@ async def test_actor_destroyed_reconnects_to_fresh_actor(endpoint: str, uid: str
 
 
 async def test_sleeping_actor_wakes_on_next_action(endpoint: str, uid: str) -> None:
-    async with create_client(endpoint, timeout=30) as client:
-        async with client.lifecycleActor.get_or_create(["sleep", uid]).connect() as conn:
-            wakes = await conn.getWakes()
-            await conn.goToSleep()
-            await asyncio.sleep(1.0)
-            assert await conn.ping() == "pong"
-            assert await conn.getWakes() >= wakes
-            assert conn.status == "connected"
+    async with (
+        create_client(endpoint, timeout=30) as client,
+        client.lifecycleActor.get_or_create(["sleep", uid]).connect() as conn,
+    ):
+        wakes = await conn.getWakes()
+        await conn.goToSleep()
+        await asyncio.sleep(1.0)
+        assert await conn.ping() == "pong"
+        assert await conn.getWakes() >= wakes
+        assert conn.status == "connected"
 
 
 async def test_secrets_never_logged_or_shown(endpoint: str, uid: str,
