@@ -124,6 +124,21 @@ def assert_recovered(statuses: list[str], what: str) -> None:
 # --------------------------------------------------------------------------- cut
 
 
+async def _dispose_promptly(conn: Any, queued: asyncio.Future[Any], what: str) -> None:
+    """``dispose()`` returns within 1 s, goes ``idle`` and fails the queued action."""
+    started = _now()
+    await conn.dispose()
+    took = _now() - started
+    assert took < 1.0, f"{what} took {took:.2f} s"
+    assert conn.status == "idle"
+    try:
+        await asyncio.wait_for(queued, 1.0)
+    except ConnDisposed:
+        pass
+    else:
+        raise AssertionError("the queued action did not fail with ConnDisposed")
+
+
 @fault_scenario
 async def scenario_cut_mid_session(client: Client, uid: str, faults: Faults) -> None:
     """Every socket is cut while an action is in flight: that action fails at once
@@ -392,17 +407,7 @@ async def scenario_dispose_during_reconnect(client: Client, uid: str, faults: Fa
         queued = asyncio.ensure_future(conn.increment(1))
         await asyncio.sleep(0.1)
         assert not queued.done()
-        started = _now()
-        await conn.dispose()
-        took = _now() - started
-        assert took < 1.0, f"dispose() took {took:.2f} s"
-        assert conn.status == "idle"
-        try:
-            await asyncio.wait_for(queued, 1.0)
-        except ConnDisposed:
-            pass
-        else:
-            raise AssertionError("the queued action did not fail with ConnDisposed")
+        await _dispose_promptly(conn, queued, "dispose()")
         attempts = (await faults.stats())["accepted"]
         await asyncio.sleep(1.0)
         assert (await faults.stats())["accepted"] == attempts, "a disposed connection kept reconnecting"
@@ -430,17 +435,7 @@ async def scenario_dispose_during_stalled_handshake(client: Client, uid: str, fa
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)
             assert conn.status == "connecting", conn.status
-            started = _now()
-            await conn.dispose()
-            took = _now() - started
-            assert took < 1.0, f"dispose() during a hanging handshake took {took:.2f} s"
-            assert conn.status == "idle"
-            try:
-                await asyncio.wait_for(queued, 1.0)
-            except ConnDisposed:
-                pass
-            else:
-                raise AssertionError("the queued action did not fail with ConnDisposed")
+            await _dispose_promptly(conn, queued, "dispose() during a hanging handshake")
             deadline = _now() + 5
             while (stats := await faults.stats())["open"] != 0:
                 assert _now() < deadline, f"hanging sockets were not closed: {stats}"
