@@ -60,6 +60,10 @@ class FaultProxy:
         self.target = (target_host, target_port)
         self.refuse = False
         self.stall = False
+        #: Answer this many new connections with ``error_response`` (one HTTP
+        #: request each) instead of forwarding them: a gateway hiccup.
+        self.inject_errors = 0
+        self.error_response = _gateway_error(503, "guard", "service_unavailable")
         self.accepted = 0
         self.cuts = 0
         self._server: asyncio.AbstractServer | None = None
@@ -140,6 +144,14 @@ class FaultProxy:
         self.accepted += 1
         if self.refuse:
             _abort(writer)
+            return
+        if self.inject_errors > 0:
+            self.inject_errors -= 1
+            with contextlib.suppress(Exception):
+                await reader.readuntil(b"\r\n\r\n")  # the request head; the body is dropped
+                writer.write(self.error_response)
+                await writer.drain()
+                writer.close()
             return
         pair: tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]
         if self.stall:
@@ -359,6 +371,14 @@ class ThreadedFaultProxy:
 
     def stats(self) -> dict[str, Any]:
         return self._call(lambda p: p.stats())
+
+
+def _gateway_error(status: int, group: str, code: str) -> bytes:
+    """A complete HTTP response carrying a structured gateway error, as the engine sends."""
+    body = json.dumps({"group": group, "code": code, "message": f"injected {group}.{code}"}).encode()
+    head = (f"HTTP/1.1 {status} Injected\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
+    return head.encode() + body
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
