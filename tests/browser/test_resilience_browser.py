@@ -17,7 +17,6 @@ so after 200 connect/ready/dispose cycles.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from fault_scenarios import FAULT_SCENARIOS
+from pyodide_page import (
+    PyodidePage,
+    console_tail,
+    open_page_with_module,
+    scenario_cases,
+)
 from support.proxy import ThreadedFaultProxy
 
 pytestmark = pytest.mark.browser
@@ -53,72 +58,21 @@ _left_behind: dict[str, tuple[int, int]] = {}
 
 
 def _cases() -> list[Any]:
-    cases = []
-    for encoding in ENCODINGS:
-        for name in sorted(FAULT_SCENARIOS):
-            reason = XFAIL.get((name, encoding)) or XFAIL.get((name, None))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            cases.append(pytest.param(name, encoding, marks=marks, id=f"{encoding}-{name}"))
-    return cases
+    return scenario_cases(FAULT_SCENARIOS, ENCODINGS, XFAIL)
 
 
-class FaultPage:
+class FaultPage(PyodidePage):
     """The demo page with tests/fault_scenarios.py importable in its Pyodide."""
 
     def __init__(self, page: Any, console: list[str], proxy: ThreadedFaultProxy) -> None:
-        self.page = page
-        self.console = console
         self.proxy = proxy
-        self.baseline = self.resources()
-
-    def python(self, code: str) -> Any:
-        return self.page.evaluate("code => window.rivetkitDemo.pyodide.runPythonAsync(code)", code)
-
-    def resources(self) -> tuple[int, int]:
-        """(live JS proxies, open sockets) of the browser transport."""
-        proxies, sockets = json.loads(
-            self.python(
-                "import json\n"
-                "from rivetkit_web.transport.browser import live_proxy_count, open_sockets\n"
-                "json.dumps([live_proxy_count(), len(open_sockets())])\n"
-            )
+        super().__init__(
+            page,
+            console,
+            imports="import fault_scenarios\nfrom rivetkit_web import create_client",
+            timeout_s=SCENARIO_TIMEOUT_S,
+            settle_s=SETTLE_S,
         )
-        return proxies, sockets
-
-    def settle(self, target: tuple[int, int]) -> tuple[int, int]:
-        """Wait (up to SETTLE_S) for the resources to come back to ``target``."""
-        deadline = time.monotonic() + SETTLE_S
-        while True:
-            now = self.resources()
-            if now == target or time.monotonic() > deadline:
-                return now
-            self.page.wait_for_timeout(100)
-
-    def run(self, call: str, **values: Any) -> dict[str, Any]:
-        """Await ``call`` (an expression over ``values``) in the page, bounded by
-        SCENARIO_TIMEOUT_S; returns ``{"ok", "seconds", "traceback"?, "value"?}``."""
-        assigns = "".join(f"    {name} = {value!r}\n" for name, value in values.items())
-        code = f"""
-import asyncio, json, traceback
-import fault_scenarios
-from rivetkit_web import create_client
-
-async def _rivetkit_call():
-{assigns}    return await {call}
-
-async def _rivetkit_report():
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    try:
-        value = await asyncio.wait_for(_rivetkit_call(), {SCENARIO_TIMEOUT_S!r})
-    except BaseException:
-        return {{"ok": False, "traceback": traceback.format_exc(),
-                 "seconds": loop.time() - started}}
-    return {{"ok": True, "value": value, "seconds": loop.time() - started}}
-
-json.dumps(await _rivetkit_report())
-"""
-        return json.loads(self.python(code))
 
 
 # Defined in the page once the file is imported (see fault_page).
@@ -179,35 +133,11 @@ def fault_proxy(endpoint: str) -> Iterator[ThreadedFaultProxy]:
 
 @pytest.fixture(scope="module")
 def fault_page(browser: Any, page_url: Any, pw: Any, fault_proxy: ThreadedFaultProxy) -> Iterator[FaultPage]:
-    context = browser.new_context(**pw.context_options())
-    context.set_default_timeout(pw.ACTION_TIMEOUT_MS)
-    page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
-    try:
-        page.goto(page_url())  # the demo itself talks to the backend directly
-        page.wait_for_selector("body[data-ready='1']", state="attached", timeout=pw.PAGE_READY_TIMEOUT_MS)
-        page.evaluate(
-            """([dir, text]) => {
-                const FS = window.rivetkitDemo.pyodide.FS;
-                FS.mkdirTree(dir);
-                FS.writeFile(dir + "/fault_scenarios.py", text);
-            }""",
-            [PAGE_DIR, FAULTS_TEXT],
-        )
-        page.evaluate(
-            "code => window.rivetkitDemo.pyodide.runPythonAsync(code)",
-            f"import importlib, sys\n"
-            f"sys.path.insert(0, {PAGE_DIR!r})\n"
-            f"importlib.invalidate_caches()\n"
-            f"import fault_scenarios\n"
-            f"assert fault_scenarios.__file__.startswith({PAGE_DIR!r}), fault_scenarios.__file__\n"
-            + PAGE_HELPERS,
-        )
+    # the demo itself talks to the backend directly
+    with open_page_with_module(
+        browser, page_url, pw, FAULTS_FILE, PAGE_DIR, text=FAULTS_TEXT, setup=PAGE_HELPERS
+    ) as (page, console):
         yield FaultPage(page, console, fault_proxy)
-    finally:
-        context.close()
 
 
 @pytest.fixture(autouse=True)
@@ -215,11 +145,6 @@ def _faults_off(fault_proxy: ThreadedFaultProxy) -> Iterator[None]:
     fault_proxy.reset()
     yield
     fault_proxy.reset()  # also after a failed case
-
-
-def _console_tail(console: list[str], since: int) -> str:
-    lines = console[since:][-30:]
-    return ("\n--- page console ---\n" + "\n".join(lines)) if lines else ""
 
 
 @pytest.mark.parametrize(("name", "encoding"), _cases())
@@ -236,7 +161,7 @@ def test_fault_scenario_in_browser(fault_page: FaultPage, name: str, encoding: s
         _left_behind[f"{encoding}-{name}"] = (after[0] - before[0], after[1] - before[1])
     assert result["ok"], (
         f"fault scenario {name!r} ({encoding}) failed in Pyodide after {result['seconds']:.2f} s:\n"
-        f"{result['traceback']}{_console_tail(fault_page.console, mark)}"
+        f"{result['traceback']}{console_tail(fault_page.console, mark)}"
     )
 
 

@@ -11,13 +11,17 @@ socket behind.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pyodide_page import (
+    PyodidePage,
+    console_tail,
+    open_page_with_module,
+    scenario_cases,
+)
 from scenarios import SCENARIOS
 
 pytestmark = pytest.mark.browser
@@ -45,49 +49,14 @@ _left_behind: dict[str, tuple[int, int]] = {}
 
 
 def _cases() -> list[Any]:
-    cases = []
-    for encoding in ENCODINGS:
-        for name in sorted(SCENARIOS):
-            reason = XFAIL.get((name, encoding)) or XFAIL.get((name, None))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            cases.append(
-                pytest.param(name, encoding, marks=marks, id=f"{encoding}-{name}")
-            )
-    return cases
+    return scenario_cases(SCENARIOS, ENCODINGS, XFAIL)
 
 
-class ScenarioPage:
-    """The demo page with tests/scenarios.py importable in its Pyodide."""
-
-    def __init__(self, page: Any, console: list[str]) -> None:
-        self.page = page
-        self.console = console
-        self.baseline = self.resources()
-
-    def python(self, code: str) -> Any:
-        return self.page.evaluate(
-            "code => window.rivetkitDemo.pyodide.runPythonAsync(code)", code
-        )
-
-    def resources(self) -> tuple[int, int]:
-        """(live JS proxies, open sockets) of the browser transport."""
-        return tuple(
-            json.loads(
-                self.python(
-                    "import json\n"
-                    "from rivetkit_web.transport.browser import live_proxy_count, open_sockets\n"
-                    "json.dumps([live_proxy_count(), len(open_sockets())])\n"
-                )
-            )
-        )
-
-    def run_scenario(
-        self, name: str, encoding: str, endpoint: str, uid: str
-    ) -> dict[str, Any]:
-        code = f"""
-import asyncio, json, traceback
+# Defined in the page once the file is imported (see scenario_page).
+PAGE_HELPERS = """
 import scenarios
 from rivetkit_web import create_client
+
 
 async def _rivetkit_run_scenario(name, encoding, endpoint, uid):
     async with create_client(endpoint, encoding=encoding, timeout=30) as client:
@@ -95,62 +64,34 @@ async def _rivetkit_run_scenario(name, encoding, endpoint, uid):
         transport = type(getattr(client, "_transport", None))
         assert transport.__module__ == "rivetkit_web.transport.browser", transport
         await scenarios.SCENARIOS[name](client, uid)
-
-async def _rivetkit_report():
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    try:
-        await asyncio.wait_for(
-            _rivetkit_run_scenario({name!r}, {encoding!r}, {endpoint!r}, {uid!r}),
-            {SCENARIO_TIMEOUT_S!r},
-        )
-    except BaseException:
-        return {{"ok": False, "traceback": traceback.format_exc(),
-                 "seconds": loop.time() - started}}
-    return {{"ok": True, "seconds": loop.time() - started}}
-
-json.dumps(await _rivetkit_report())
 """
-        return json.loads(self.python(code))
+
+
+class ScenarioPage(PyodidePage):
+    """The demo page with tests/scenarios.py importable in its Pyodide."""
+
+    def __init__(self, page: Any, console: list[str]) -> None:
+        super().__init__(page, console, timeout_s=SCENARIO_TIMEOUT_S, settle_s=SETTLE_S)
+
+    def run_scenario(
+        self, name: str, encoding: str, endpoint: str, uid: str
+    ) -> dict[str, Any]:
+        return self.run(
+            "_rivetkit_run_scenario(name, encoding, endpoint, uid)",
+            name=name,
+            encoding=encoding,
+            endpoint=endpoint,
+            uid=uid,
+        )
 
 
 @pytest.fixture(scope="module")
 def scenario_page(browser: Any, page_url: Any, pw: Any) -> Iterator[ScenarioPage]:
-    context = browser.new_context(**pw.context_options())
-    context.set_default_timeout(pw.ACTION_TIMEOUT_MS)
-    page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
-    try:
-        page.goto(page_url())
-        page.wait_for_selector(
-            "body[data-ready='1']", state="attached", timeout=pw.PAGE_READY_TIMEOUT_MS
-        )
-        page.evaluate(
-            """([dir, text]) => {
-                const FS = window.rivetkitDemo.pyodide.FS;
-                FS.mkdirTree(dir);
-                FS.writeFile(dir + "/scenarios.py", text);
-            }""",
-            [PAGE_DIR, SCENARIOS_TEXT],
-        )
-        page.evaluate(
-            "code => window.rivetkitDemo.pyodide.runPythonAsync(code)",
-            f"import importlib, sys\n"
-            f"sys.path.insert(0, {PAGE_DIR!r})\n"
-            f"importlib.invalidate_caches()\n"
-            f"import scenarios\n"
-            f"assert scenarios.__file__.startswith({PAGE_DIR!r}), scenarios.__file__\n",
-        )
+    with open_page_with_module(
+        browser, page_url, pw, SCENARIOS_FILE, PAGE_DIR,
+        text=SCENARIOS_TEXT, setup=PAGE_HELPERS,
+    ) as (page, console):
         yield ScenarioPage(page, console)
-    finally:
-        context.close()
-
-
-def _console_tail(console: list[str], since: int) -> str:
-    lines = console[since:][-30:]
-    return ("\n--- page console ---\n" + "\n".join(lines)) if lines else ""
 
 
 @pytest.mark.parametrize(("name", "encoding"), _cases())
@@ -168,19 +109,13 @@ def test_scenario_in_browser(
         )
     assert result["ok"], (
         f"scenario {name!r} ({encoding}) failed in Pyodide after {result['seconds']:.2f} s:\n"
-        f"{result['traceback']}{_console_tail(scenario_page.console, mark)}"
+        f"{result['traceback']}{console_tail(scenario_page.console, mark)}"
     )
 
 
 def test_no_leaked_proxies_or_sockets(scenario_page: ScenarioPage) -> None:
     """After every scenario: all JS proxies destroyed, no socket left open."""
-    deadline = time.monotonic() + SETTLE_S
-    while True:
-        now = scenario_page.resources()
-        if now == scenario_page.baseline or time.monotonic() > deadline:
-            break
-        scenario_page.page.wait_for_timeout(100)
-    proxies, sockets = now
+    proxies, sockets = scenario_page.settle(scenario_page.baseline)
     base_proxies, base_sockets = scenario_page.baseline
     detail = (
         f"; (proxies, sockets) left right after each case: {_left_behind}"

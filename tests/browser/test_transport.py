@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pyodide_page import open_demo_page
 
 pytestmark = pytest.mark.browser
 
@@ -41,21 +42,8 @@ async def settle():
 @pytest.fixture(scope="module")
 def py_page(browser: Any, page_url: Any, pw: Any) -> Iterator[Any]:
     """One demo page for the whole module (Pyodide starts once)."""
-    context = browser.new_context(**pw.context_options())
-    context.set_default_timeout(pw.ACTION_TIMEOUT_MS)
-    page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    try:
-        page.goto(page_url())
-        page.wait_for_selector(
-            "body[data-ready='1']", state="attached", timeout=pw.PAGE_READY_TIMEOUT_MS
-        )
+    with open_demo_page(browser, page_url, pw, page_errors=False, dump_console=40) as (page, _):
         yield page
-    finally:
-        if console:
-            print("\n".join(console[-40:]))
-        context.close()
 
 
 @pytest.fixture
