@@ -1,0 +1,279 @@
+"""Turns bench/run.py's measurements into rows of ratios, a markdown report and a chart."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# id, label, unit, better
+FIGURES: list[tuple[str, str, str, str]] = [
+    ("rtt_p50_ms", "action round trip, 1 connection, p50", "ms", "lower"),
+    ("rtt_p99_ms", "action round trip, 1 connection, p99", "ms", "lower"),
+    ("pipeline_actions_per_s", "pipelined actions, {pipeline} in flight, 1 connection", "actions/s", "higher"),
+    ("http_p50_ms", "stateless HTTP action, p50", "ms", "lower"),
+    ("http_p99_ms", "stateless HTTP action, p99", "ms", "lower"),
+    ("connect_first_action_p50_ms", "connect() to first action result, p50", "ms", "lower"),
+    ("resolve_p50_ms", "resolve() (new handle each), p50", "ms", "lower"),
+    ("fanout_ms", "fan-out {events} events to {conns} conns: time until all received", "ms", "lower"),
+    ("fanout_events_per_s", "fan-out delivery rate", "events/s", "higher"),
+    ("rtt_cpu_us", "client CPU per round trip (process user+sys)", "µs", "lower"),
+    ("pipeline_cpu_us", "client CPU per pipelined action", "µs", "lower"),
+    ("http_cpu_us", "client CPU per stateless HTTP action", "µs", "lower"),
+    ("fanout_cpu_us", "client CPU per fan-out event received (incl. the sender's emits)", "µs", "lower"),
+    ("mem_per_conn_kib", "memory per open connection (Python heap / V8 heap+external)", "KiB", "lower"),
+    ("mem_rss_per_conn_kib", "memory per open connection (RSS delta)", "KiB", "lower"),
+]
+IMPORT_FIGURE = ("import_ms", "import time: library + its transport deps", "ms", "lower")
+
+# (figure, reference) -> (op, bound): the goals of the issue, as ratios of the same run
+TARGETS: dict[tuple[str, str], tuple[str, float]] = {
+    ("rtt_p50_ms", "js"): ("<=", 1.1),
+    ("rtt_p50_ms", "floor"): ("<=", 1.2),
+    ("pipeline_actions_per_s", "js"): (">=", 0.9),
+    ("http_p50_ms", "js"): ("<=", 1.1),
+    ("fanout_events_per_s", "js"): (">=", 0.9),
+}
+
+CONFIG_TITLES = {
+    "nodelay": "engine with the TCP_NODELAY shim (harness `nodelay=True`)",
+    "stock": "stock engine, no TCP_NODELAY shim (harness `nodelay=False`)",
+}
+
+
+def _label(label: str, params: dict[str, Any]) -> str:
+    return label.format(pipeline=params["pipeline"]["n"], events=params["fanout"]["events"],
+                        conns=params["fanout"]["conns"])
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0 or a < 0:
+        return None
+    return a / b
+
+
+def _met(value: float | None, op: str, bound: float) -> bool | None:
+    if value is None:
+        return None
+    return value <= bound if op == "<=" else value >= bound
+
+
+def build_rows(results: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per (configuration, figure, encoding); and the list of missing values."""
+    rows: list[dict[str, Any]] = []
+    missing: list[str] = []
+    params = results["meta"]["params"]
+    for cfg, c in results["configs"].items():
+        clients = c["clients"]
+        for fid, label, unit, better in FIGURES:
+            for enc in ("json", "bare"):
+                vals = {kind: clients.get(f"{kind}/{enc}", {}).get("figures", {}).get(fid)
+                        for kind in ("js", "ours", "floor")}
+                for kind, v in vals.items():
+                    if v is None:
+                        missing.append(f"{cfg}:{fid}:{kind}/{enc}")
+                rows.append(_row(cfg, fid, _label(label, params), unit, better, enc, vals))
+    imp = results.get("imports", {})
+    fid, label, unit, better = IMPORT_FIGURE
+    vals = {kind: imp.get(kind, {}).get("import_ms") for kind in ("js", "ours", "floor")}
+    for kind, v in vals.items():
+        if v is None:
+            missing.append(f"-:{fid}:{kind}")
+    row = _row("-", fid, label, unit, better, "-", vals)
+    row["ours_module_only"] = imp.get("ours", {}).get("module_only_ms")
+    rows.append(row)
+    return rows, missing
+
+
+def _row(cfg: str, fid: str, label: str, unit: str, better: str, enc: str,
+         vals: dict[str, float | None]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "config": cfg, "figure": fid, "label": label, "unit": unit, "better": better, "encoding": enc,
+        "js": vals["js"], "ours": vals["ours"], "floor": vals["floor"],
+        "ours_js": _ratio(vals["ours"], vals["js"]), "ours_floor": _ratio(vals["ours"], vals["floor"]),
+        "targets": [],
+    }
+    for ref in ("js", "floor"):
+        target = TARGETS.get((fid, ref))
+        if target:
+            op, bound = target
+            value = row["ours_js" if ref == "js" else "ours_floor"]
+            row["targets"].append({"vs": ref, "op": op, "bound": bound, "met": _met(value, op, bound)})
+    return row
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "—"
+    if unit in ("actions/s", "events/s"):
+        return f"{v:,.0f}"
+    if unit == "KiB":
+        return f"{v:,.1f}"
+    return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.1f}"
+
+
+def _fr(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def _target_cell(row: dict[str, Any]) -> tuple[str, str]:
+    if not row["targets"]:
+        return "", ""
+    texts, marks = [], []
+    for t in row["targets"]:
+        ref = "JS" if t["vs"] == "js" else "floor"
+        texts.append(f"vs {ref} {'≤' if t['op'] == '<=' else '≥'} {t['bound']}")
+        marks.append({True: "met", False: "**missed**", None: "n/a"}[t["met"]])
+    return "; ".join(texts), "; ".join(marks)
+
+
+def markdown_tables(results: dict[str, Any]) -> str:
+    out: list[str] = []
+    rows = results["rows"]
+    for cfg in results["configs"]:
+        c = results["configs"][cfg]
+        out.append(f"### `{cfg}`: {CONFIG_TITLES.get(cfg, cfg)}"
+                   + ("" if c.get("nodelay_active") == c.get("nodelay") else
+                      " — WARNING: shim requested but not active"))
+        out.append("")
+        out.append("| figure | enc | JS | ours | floor | ours/JS | ours/floor | target | |")
+        out.append("|---|---|--:|--:|--:|--:|--:|---|---|")
+        for r in rows:
+            if r["config"] != cfg:
+                continue
+            arrow = "↓" if r["better"] == "lower" else "↑"
+            tcell, mark = _target_cell(r)
+            out.append(
+                f"| {r['label']} ({r['unit']}, {arrow} better) | {r['encoding']} | {_fmt(r['js'], r['unit'])} | "
+                f"{_fmt(r['ours'], r['unit'])} | {_fmt(r['floor'], r['unit'])} | {_fr(r['ours_js'])} | "
+                f"{_fr(r['ours_floor'])} | {tcell} | {mark} |"
+            )
+        out.append("")
+    imp = [r for r in rows if r["config"] == "-"]
+    if imp:
+        r = imp[0]
+        out.append("### Client only (no backend involved)")
+        out.append("")
+        out.append("| figure | JS | ours | floor | ours/JS | ours/floor |")
+        out.append("|---|--:|--:|--:|--:|--:|")
+        out.append(f"| {r['label']} (ms, ↓ better) | {_fmt(r['js'], 'ms')} | {_fmt(r['ours'], 'ms')} | "
+                   f"{_fmt(r['floor'], 'ms')} | {_fr(r['ours_js'])} | {_fr(r['ours_floor'])} |")
+        if r.get("ours_module_only") is not None:
+            out.append(f"| `import rivetkit_web` alone (transport imported lazily) (ms) | | "
+                       f"{_fmt(r['ours_module_only'], 'ms')} | | | |")
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    p = meta["params"]
+    lines = [
+        "# rivetkit_web benchmarks: side by side with the JS client",
+        "",
+        f"Run `{meta['started']}`, size `{meta['size']}`, {meta['seconds']:.0f} s, "
+        f"git `{meta.get('git')}`, Python {meta['python']}, {meta['cpus']} CPUs, "
+        f"load average {meta['loadavg_start'][0]:.1f} → {meta['loadavg_end'][0]:.1f}.",
+        "",
+        "* **JS** = `rivetkit/client` "
+        + _info(results, "js") + "; **ours** = `rivetkit_web` on CPython; **floor** = bare `websockets` "
+        "`/connect` socket with hand-written frames + kept-alive `httpx` POST, no client logic.",
+        "* Each row compares the same encoding in all three (`enc`); JS's default is `bare`, "
+        "rivetkit_web's is `json`.",
+        "* **ours/JS** and **ours/floor** are plain ratios of the two values: for ↓ figures "
+        "(times, memory) below 1 means rivetkit_web is better, for ↑ figures (rates) above 1 does.",
+        f"* Counts: round trip {p['rtt']['rounds'] * p['rtt']['n']} calls, HTTP "
+        f"{p['http']['rounds'] * p['http']['n']} calls, pipelined {p['pipeline']['n']} in flight × "
+        f"{p['pipeline']['rounds']} rounds (median), connect {p['connect']['rounds'] * p['connect']['n']}, "
+        f"resolve {p['resolve']['rounds'] * p['resolve']['n']}, fan-out {p['fanout']['events']} events × "
+        f"{p['fanout']['conns']} connections × {p['fanout']['rounds']} rounds (median), memory over "
+        f"{p['memory']['conns']} connections. Clients take turns round by round (order rotated).",
+        "",
+        markdown_tables(results),
+    ]
+    errors = [(cfg, name, fig, err) for cfg, c in results["configs"].items()
+              for name, d in c["clients"].items() for fig, err in d.get("errors", {}).items()]
+    if errors or results.get("missing"):
+        lines.append("### Errors")
+        lines.append("")
+        for cfg, name, fig, err in errors:
+            lines.append(f"* `{cfg}` `{name}` {fig}: {err.splitlines()[0] if err else err}")
+        for m in results.get("missing", []):
+            lines.append(f"* missing: `{m}`")
+        lines.append("")
+    lines.append("Chart: `latest.png`; every sample summary: `latest.json`.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _info(results: dict[str, Any], kind: str) -> str:
+    for c in results["configs"].values():
+        for name, d in c["clients"].items():
+            if name.startswith(kind + "/") and d.get("info"):
+                info = d["info"]
+                return f"{info.get('version', '')} on Node {info.get('node', '?')}".strip()
+    return ""
+
+
+# --------------------------------------------------------------------------- chart
+
+
+def chart(results: dict[str, Any], path: str) -> None:
+    """Horizontal bars of ours/JS and ours/floor, one panel per configuration.
+
+    Every bar is a cost ratio: >1 means rivetkit_web is worse. Rates (higher is
+    better) are inverted so that this holds for every row; the table keeps the raw
+    ratios.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["rows"]
+    cfgs = list(results["configs"])
+    common = [r for r in rows if r["config"] == "-"]
+    panels = [[r for r in rows if r["config"] == cfg] + common for cfg in cfgs]
+    n = max((len(p) for p in panels), default=1)
+    fig, axes = plt.subplots(1, len(cfgs), figsize=(6.2 * len(cfgs) + 3.2, 0.3 * n + 1.6),
+                             sharey=True, squeeze=False)
+    labels = []
+    for r in panels[0] if panels else []:
+        label = r["label"] if r["encoding"] == "-" else f"{r['label']} [{r['encoding']}]"
+        labels.append(label + (" (no backend)" if r["config"] == "-" else ""))
+    h = 0.4
+    for ax, cfg, group in zip(axes[0], cfgs, panels):
+        vs_js = [_cost(r["ours_js"], r["better"] == "higher") for r in group]
+        vs_floor = [_cost(r["ours_floor"], r["better"] == "higher") for r in group]
+        y = list(range(len(group)))
+        ax.barh([i - h / 2 for i in y], [v or 0 for v in vs_js], height=h, color="#d9822b", label="ours / JS")
+        ax.barh([i + h / 2 for i in y], [v or 0 for v in vs_floor], height=h, color="#4c78a8",
+                label="ours / floor")
+        for i, (a, b) in enumerate(zip(vs_js, vs_floor)):
+            for v, dy in ((a, -h / 2), (b, h / 2)):
+                ax.text((v or 0) + 0.02, i + dy, "n/a" if v is None else f"{v:.2f}", va="center", fontsize=6)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        finite = [v for v in vs_js + vs_floor if v]
+        ax.set_xlim(0, max(2.0, min(max(finite, default=1.0), 8.0) * 1.12))
+        ax.set_title(f"{cfg}: {CONFIG_TITLES.get(cfg, cfg)}", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", linewidth=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_yticks(list(range(len(labels))))
+    axes[0][0].set_yticklabels(labels, fontsize=7)
+    axes[0][0].invert_yaxis()
+    meta = results["meta"]
+    fig.suptitle(f"rivetkit_web relative to the JS client and the raw floor, same run "
+                 f"(size {meta['size']}, {meta['started']}). Bars are costs: >1 = rivetkit_web worse "
+                 f"(rates inverted).", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _cost(ratio: float | None, invert: bool) -> float | None:
+    if ratio is None or ratio <= 0 or math.isinf(ratio):
+        return None
+    return 1.0 / ratio if invert else ratio

@@ -1,0 +1,546 @@
+"""Benchmarks of rivetkit_web side by side with the JS client and a raw floor.
+
+    python bench/run.py [--size tiny|full] [--out bench/results] [--configs nodelay,stock]
+
+For each configuration of the real engine (``nodelay``: the TCP_NODELAY shim in the
+actor runtime, ``stock``: without it) this starts ONE backend
+(``tests/backend/harness.py``) and measures, against it and in the same run:
+
+* ``js``    the official ``rivetkit/client`` on Node 22 (``bench/js/bench.mjs``);
+* ``ours``  ``rivetkit_web`` on CPython (``bench/py_worker.py --client ours``);
+* ``floor`` bare ``websockets`` + kept-alive ``httpx`` with hand-written frames
+  (``bench/py_worker.py --client raw``);
+
+each with the ``json`` and the ``bare`` encoding. Every client runs in its own
+long-lived worker process; the workers are driven round by round with the client
+order rotated each round, so slow phases of this shared machine hit every client
+alike. Results are ratios (ours/JS, ours/floor), written to ``<out>/latest.json``,
+``<out>/latest.md`` and ``<out>/latest.png``. See bench/README.md.
+
+Every backend and worker started here is stopped at the end, on error and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BACKEND_DIR = os.path.join(REPO, "tests", "backend")
+NODE = os.path.join(BACKEND_DIR, "node_modules", ".bin", "node")
+RIVETKIT_PKG = os.path.join(BACKEND_DIR, "node_modules", "rivetkit")
+sys.path.insert(0, BACKEND_DIR)
+sys.path.insert(0, HERE)
+
+from harness import Backend  # noqa: E402
+import report  # noqa: E402
+
+MARK = "@@BENCH@@ "
+ENCODINGS = ("json", "bare")
+KINDS = ("js", "ours", "floor")
+CLIENTS = [(kind, enc) for kind in KINDS for enc in ENCODINGS]
+CONFIGS = {"nodelay": True, "stock": False}
+
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "rtt": {"rounds": 10, "n": 200, "warmup": 50},  # 2,000 calls per client
+        "pipeline": {"rounds": 3, "n": 1000, "warmup": 20},  # 1,000 in flight
+        "http": {"rounds": 10, "n": 30, "warmup": 5},  # 300 calls per client
+        "connect": {"rounds": 10, "n": 3},  # 30 connections
+        "resolve": {"rounds": 10, "n": 5},  # 50 resolves
+        # engine-bound: ~800 deliveries/s here, so ~1 min per client and round
+        "fanout": {"rounds": 1, "conns": 50, "events": 1000, "window": 10},
+        "memory": {"conns": 50},
+        "import_reps": 7,
+    },
+    "tiny": {
+        "rtt": {"rounds": 1, "n": 20, "warmup": 3},
+        "pipeline": {"rounds": 1, "n": 20, "warmup": 2},
+        "http": {"rounds": 1, "n": 5, "warmup": 1},
+        "connect": {"rounds": 1, "n": 2},
+        "resolve": {"rounds": 1, "n": 2},
+        "fanout": {"rounds": 1, "conns": 3, "events": 10, "window": 10},
+        "memory": {"conns": 3},
+        "import_reps": 1,
+    },
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- workers
+
+_spawned: set[int] = set()  # pids of live workers we started (killed on the way out)
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class Worker:
+    """One client in its own process, spoken to with one JSON line per command."""
+
+    def __init__(self, kind: str, encoding: str) -> None:
+        self.kind = kind
+        self.encoding = encoding
+        self.name = f"{kind}/{encoding}"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.noise: collections.deque[str] = collections.deque(maxlen=40)
+        self.info: dict[str, Any] = {}
+        self.dead: str | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    def argv(self) -> list[str]:
+        if self.kind == "js":
+            return [NODE, "--expose-gc", os.path.join(HERE, "js", "bench.mjs"), "--rivetkit", RIVETKIT_PKG]
+        client = "ours" if self.kind == "ours" else "raw"
+        return [sys.executable, os.path.join(HERE, "py_worker.py"), "--client", client]
+
+    async def start(self, endpoint: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+        env.pop("PYTHONSTARTUP", None)
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv(), cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, limit=1 << 24,
+        )
+        _spawned.add(self.proc.pid)
+        self._drain = asyncio.ensure_future(self._drain_stderr())
+        hello = await self._read(60)
+        if not hello.get("ok"):
+            raise WorkerError(f"{self.name} did not start: {hello}")
+        self.info = (await self.call({"cmd": "setup", "endpoint": endpoint, "encoding": self.encoding}, 60))["info"]
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while True:
+            line = await self.proc.stderr.readline()
+            if not line:
+                return
+            self.noise.append(line.decode("utf-8", "replace").rstrip())
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise asyncio.TimeoutError()
+            line = await asyncio.wait_for(self.proc.stdout.readline(), left)
+            if not line:
+                raise WorkerError(f"{self.name} exited (code {await self.proc.wait()})")
+            text = line.decode("utf-8", "replace")
+            if text.startswith(MARK):
+                return json.loads(text[len(MARK):])
+            self.noise.append(text.rstrip())
+
+    async def call(self, cmd: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self.dead:
+            raise WorkerError(f"{self.name} is dead ({self.dead})")
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+            await self.proc.stdin.drain()
+            result = await self._read(timeout)
+        except (asyncio.TimeoutError, WorkerError, ConnectionError, BrokenPipeError) as exc:
+            self.dead = f"{cmd['cmd']}: {type(exc).__name__} {exc}".strip()
+            await self.kill()
+            raise WorkerError(f"{self.name} failed during {cmd['cmd']}: {self.dead}; "
+                              f"last output:\n  " + "\n  ".join(list(self.noise)[-15:])) from None
+        if not result.get("ok"):
+            raise WorkerError(f"{self.name} {cmd['cmd']}: {result.get('error')}; last output:\n  "
+                              + "\n  ".join(list(self.noise)[-10:]))
+        return result
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None and not self.dead:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b'{"cmd":"exit"}\n')
+                await self.proc.stdin.drain()
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except (asyncio.TimeoutError, ConnectionError, BrokenPipeError, RuntimeError):
+                pass
+        await self.kill()
+
+    async def kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except asyncio.TimeoutError:
+                pass
+        _spawned.discard(self.proc.pid)
+        if self._drain is not None:
+            self._drain.cancel()
+
+
+def _kill_leftover_workers() -> None:
+    for pid in list(_spawned):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            _spawned.discard(pid)
+            continue
+        if b"bench" in cmdline:  # still ours (pids are not reused while we have not reaped it)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _spawned.discard(pid)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    s = sorted(samples)
+    if not s:
+        raise ValueError("no samples")
+    pos = (len(s) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summary(samples: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(samples),
+        "min": min(samples),
+        "p50": percentile(samples, 50),
+        "p90": percentile(samples, 90),
+        "p99": percentile(samples, 99),
+        "max": max(samples),
+        "mean": sum(samples) / len(samples),
+    }
+
+
+def median(values: list[float]) -> float:
+    return percentile(values, 50)
+
+
+# --------------------------------------------------------------------------- import time
+
+IMPORT_SNIPPETS = {
+    # what an application pays before its first request
+    "ours": ("import time; t0 = time.perf_counter(); import rivetkit_web; t1 = time.perf_counter(); "
+             "c = rivetkit_web.create_client('http://127.0.0.1:9'); t2 = time.perf_counter(); "
+             "import json; print(json.dumps({'import_ms': (t2 - t0) * 1e3, 'module_only_ms': (t1 - t0) * 1e3}))"),
+    "floor": ("import time; t0 = time.perf_counter(); import httpx; "
+              "from websockets.asyncio.client import connect; t1 = time.perf_counter(); "
+              "import json; print(json.dumps({'import_ms': (t1 - t0) * 1e3}))"),
+}
+
+
+def measure_imports(reps: int) -> dict[str, Any]:
+    js_entry = os.path.join(RIVETKIT_PKG, "dist", "tsup", "client", "mod.js")
+    js_code = (f"const t0 = performance.now(); await import({json.dumps('file://' + js_entry)}); "
+               "console.log(JSON.stringify({import_ms: performance.now() - t0}));")
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in KINDS}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSTARTUP",)}
+    for _ in range(reps):
+        for kind in KINDS:
+            if kind == "js":
+                argv = [NODE, "--input-type=module", "-e", js_code]
+            else:
+                argv = [sys.executable, "-c", IMPORT_SNIPPETS[kind]]
+            res = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+            if res.returncode != 0:
+                raise RuntimeError(f"import timing for {kind} failed: {res.stderr[-2000:]}")
+            runs[kind].append(json.loads(res.stdout.strip().splitlines()[-1]))
+    out: dict[str, Any] = {}
+    for kind, rs in runs.items():
+        out[kind] = {key: median([r[key] for r in rs]) for key in rs[0]}
+        out[kind]["reps"] = len(rs)
+    return out
+
+
+# --------------------------------------------------------------------------- one configuration
+
+
+def _timeout(figure: str, params: dict[str, Any]) -> float:
+    n = params.get("n", 0)
+    return {
+        "rtt": 60 + n * 2.0,
+        "pipeline": 180 + n * 0.2,
+        "http": 60 + n * 5.0,
+        "connect": 60 + n * 20.0,
+        "resolve": 60 + n * 10.0,
+        "fanout": 900,
+        "memory": 300,
+    }[figure]
+
+
+async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str) -> dict[str, Any]:
+    workers = {f"{k}/{e}": Worker(k, e) for k, e in CLIENTS}
+    data: dict[str, dict[str, Any]] = {name: {"errors": {}} for name in workers}
+    try:
+        started = await asyncio.gather(*(w.start(endpoint) for w in workers.values()), return_exceptions=True)
+        for (name, w), res in zip(workers.items(), started):
+            if isinstance(res, BaseException):
+                w.dead = f"start: {res}"
+                data[name]["errors"]["start"] = str(res)
+                log(f"{cfg}: {name} failed to start: {res}")
+            else:
+                data[name]["info"] = w.info
+        names = list(workers)
+
+        async def phase(figure: str, rounds: int, make_cmd, collect) -> None:
+            t0 = time.monotonic()
+            for r in range(rounds):
+                order = names[r % len(names):] + names[: r % len(names)]
+                for name in order:
+                    w = workers[name]
+                    if figure in data[name]["errors"]:
+                        continue
+                    cmd = make_cmd(name, r)
+                    try:
+                        res = await w.call(cmd, _timeout(figure, cmd))
+                    except WorkerError as exc:
+                        data[name]["errors"][figure] = str(exc)
+                        log(f"{cfg}: {name} {figure}: {str(exc).splitlines()[0]}")
+                        continue
+                    collect(name, res)
+            log(f"{cfg}: {figure} done in {time.monotonic() - t0:.1f}s")
+
+        def key(name: str, actor: str) -> str:
+            # one counter actor per client for every figure but the fan-out (eventActor):
+            # figures run one after the other, and each new actor costs a creation
+            return f"bench-{tag}-{cfg}-{name.replace('/', '-')}-{actor}"
+
+        samples: dict[str, dict[str, list[float]]] = {n: collections.defaultdict(list) for n in names}
+
+        def add_samples(figure: str):
+            def collect(name: str, res: dict[str, Any]) -> None:
+                samples[name][figure].extend(res["samples_ms"])
+                if res.get("cpu_ms") is not None:
+                    samples[name][figure + "_cpu_ms"].append(res["cpu_ms"])
+            return collect
+
+        def add_rate(name: str, res: dict[str, Any]) -> None:
+            samples[name]["pipeline_rate"].append(pp["n"] / res["elapsed_ms"] * 1e3)
+            samples[name]["pipeline_cpu_ms"].append(res["cpu_ms"])
+
+        p = size["rtt"]
+        await phase("rtt", p["rounds"],
+                    lambda name, r: {"cmd": "rtt", "key": key(name, "counter"), "n": p["n"], "warmup": p["warmup"]},
+                    add_samples("rtt"))
+        pp = size["pipeline"]
+        await phase("pipeline", pp["rounds"],
+                    lambda name, r: {"cmd": "pipeline", "key": key(name, "counter"), "n": pp["n"],
+                                     "warmup": pp["warmup"]},
+                    add_rate)
+        ph = size["http"]
+        await phase("http", ph["rounds"],
+                    lambda name, r: {"cmd": "http", "key": key(name, "counter"), "n": ph["n"], "warmup": ph["warmup"]},
+                    add_samples("http"))
+        pc = size["connect"]
+        await phase("connect", pc["rounds"],
+                    lambda name, r: {"cmd": "connect", "key": key(name, "counter"), "n": pc["n"]},
+                    add_samples("connect"))
+        pr = size["resolve"]
+        await phase("resolve", pr["rounds"],
+                    lambda name, r: {"cmd": "resolve", "key": key(name, "counter"), "n": pr["n"]},
+                    add_samples("resolve"))
+        pf = size["fanout"]
+
+        def fan_collect(name: str, res: dict[str, Any]) -> None:
+            expected = pf["conns"] * pf["events"]
+            if res["delivered"] != expected:
+                data[name]["errors"]["fanout"] = f"delivered {res['delivered']} of {expected} events"
+            samples[name]["fanout_ms"].append(res["elapsed_ms"])
+            samples[name]["fanout_cpu_ms"].append(res["cpu_ms"])
+
+        await phase("fanout", pf["rounds"],
+                    lambda name, r: {"cmd": "fanout", "key": key(name, "events"), "conns": pf["conns"],
+                                     "events": pf["events"], "window": pf["window"]},
+                    fan_collect)
+        pm = size["memory"]
+
+        def mem_collect(name: str, res: dict[str, Any]) -> None:
+            data[name]["memory"] = res
+
+        await phase("memory", 1,
+                    lambda name, r: {"cmd": "memory", "key": key(name, "counter"), "conns": pm["conns"]},
+                    mem_collect)
+
+        for name in names:
+            s = samples[name]
+            figs: dict[str, Any] = {}
+            details: dict[str, Any] = {}
+            if s.get("rtt"):
+                details["rtt"] = summary(s["rtt"])
+                figs["rtt_p50_ms"] = details["rtt"]["p50"]
+                figs["rtt_p99_ms"] = details["rtt"]["p99"]
+            if s.get("pipeline_rate"):
+                details["pipeline_rates"] = s["pipeline_rate"]
+                figs["pipeline_actions_per_s"] = median(s["pipeline_rate"])
+            if s.get("http"):
+                details["http"] = summary(s["http"])
+                figs["http_p50_ms"] = details["http"]["p50"]
+                figs["http_p99_ms"] = details["http"]["p99"]
+            if s.get("connect"):
+                details["connect"] = summary(s["connect"])
+                figs["connect_first_action_p50_ms"] = details["connect"]["p50"]
+            if s.get("resolve"):
+                details["resolve"] = summary(s["resolve"])
+                figs["resolve_p50_ms"] = details["resolve"]["p50"]
+            if s.get("fanout_ms") and "fanout" not in data[name]["errors"]:
+                details["fanout_ms_rounds"] = s["fanout_ms"]
+                figs["fanout_ms"] = median(s["fanout_ms"])
+                figs["fanout_events_per_s"] = pf["conns"] * pf["events"] / figs["fanout_ms"] * 1e3
+            # client CPU (whole process: user + system) per unit of work
+            for fig, unit_count in (("rtt", p["rounds"] * p["n"]), ("pipeline", pp["rounds"] * pp["n"]),
+                                    ("http", ph["rounds"] * ph["n"]),
+                                    ("fanout", pf["rounds"] * pf["conns"] * pf["events"])):
+                cpu = s.get(fig + "_cpu_ms")
+                if cpu and len(cpu) == (pf["rounds"] if fig == "fanout" else
+                                        {"rtt": p, "pipeline": pp, "http": ph}[fig]["rounds"]):
+                    figs[f"{fig}_cpu_us"] = sum(cpu) * 1e3 / unit_count
+            mem = data[name].get("memory")
+            if mem:
+                figs["mem_per_conn_kib"] = mem["per_conn_bytes"] / 1024
+                figs["mem_rss_per_conn_kib"] = mem["rss_per_conn_bytes"] / 1024
+            data[name]["figures"] = figs
+            data[name]["details"] = details
+    except BaseException:  # error, Ctrl-C: no graceful goodbyes
+        await asyncio.gather(*(w.kill() for w in workers.values()), return_exceptions=True)
+        raise
+    await asyncio.gather(*(w.stop() for w in workers.values()), return_exceptions=True)
+    return data
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", choices=sorted(SIZES), default="full")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help="comma-separated subset of: " + ", ".join(CONFIGS))
+    args = ap.parse_args(argv)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for c in configs:
+        if c not in CONFIGS:
+            ap.error(f"unknown configuration {c!r}")
+    size = SIZES[args.size]
+    tag = secrets.token_hex(3)
+    t_start = time.monotonic()
+    results: dict[str, Any] = {
+        "meta": {
+            "size": args.size,
+            "params": size,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_start": os.getloadavg(),
+            "git": _git_rev(),
+        },
+        "configs": {},
+    }
+    parallel = args.size == "tiny"  # tiny checks that everything works; full measures
+    results["meta"]["configs_in_parallel"] = parallel
+    backends: list[Backend] = []
+
+    def start(cfg: str) -> Backend:
+        backend = Backend(nodelay=CONFIGS[cfg])
+        backends.append(backend)
+        log(f"{cfg}: starting backend (nodelay={CONFIGS[cfg]})")
+        backend.start()
+        log(f"{cfg}: backend at {backend.endpoint} (nodelay shim active: {backend.nodelay_active})")
+        return backend
+
+    def record(cfg: str, backend: Backend, data: dict[str, Any]) -> None:
+        results["configs"][cfg] = {
+            "nodelay": CONFIGS[cfg],
+            "nodelay_active": backend.nodelay_active,
+            "backend_startup_s": backend.startup_seconds,
+            "clients": data,
+        }
+
+    try:
+        log(f"import times ({size['import_reps']} reps)")
+        results["imports"] = measure_imports(size["import_reps"])
+        if parallel:
+            started = [(cfg, start(cfg)) for cfg in configs]
+
+            async def run_all() -> list[dict[str, Any]]:
+                return list(await asyncio.gather(*(run_config(cfg, b.endpoint, size, tag) for cfg, b in started)))
+
+            for (cfg, backend), data in zip(started, asyncio.run(run_all())):
+                record(cfg, backend, data)
+        else:
+            for cfg in configs:
+                backend = start(cfg)
+                record(cfg, backend, asyncio.run(run_config(cfg, backend.endpoint, size, tag)))
+                backend.stop()
+                backends.remove(backend)
+    except KeyboardInterrupt:
+        log("interrupted: stopping workers and backends")
+        return 130
+    finally:
+        _kill_leftover_workers()
+        for b in backends:
+            b.stop()
+    results["meta"]["loadavg_end"] = os.getloadavg()
+    results["meta"]["seconds"] = time.monotonic() - t_start
+    rows, missing = report.build_rows(results)
+    results["rows"] = rows
+    results["missing"] = missing
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(report.markdown(results))
+    report.chart(results, os.path.join(args.out, "latest.png"))
+    log(f"wrote {args.out}/latest.{{json,md,png}} in {results['meta']['seconds']:.0f}s")
+    print(report.markdown_tables(results))
+    for name, errs in _errors(results):
+        log(f"error: {name}: {errs}")
+    if missing:
+        log(f"{len(missing)} figure(s) missing: {', '.join(missing[:10])}")
+        return 1
+    return 0
+
+
+def _errors(results: dict[str, Any]):
+    for cfg, c in results["configs"].items():
+        for name, d in c["clients"].items():
+            for fig, err in d.get("errors", {}).items():
+                yield f"{cfg} {name} {fig}", err.splitlines()[0] if err else err
+
+
+def _git_rev() -> str | None:
+    try:
+        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, timeout=10)
+        return res.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
