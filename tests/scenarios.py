@@ -410,6 +410,39 @@ async def scenario_server_disconnect_reconnects(client: Client, uid: str) -> Non
 
 
 @scenario
+async def scenario_actor_destroyed_reconnects_to_fresh_actor(client: Client, uid: str) -> None:
+    """The actor is destroyed under a live connection: a get_or_create connection comes
+    back connected to a fresh actor with the same key."""
+    conn = client.lifecycleActor.get_or_create(["destroy", uid]).connect()
+    try:
+        await conn.ready(timeout=15)
+        first = conn.actor_id
+        opened: list[bool] = []
+        conn.on_open(lambda: opened.append(True))
+        try:
+            await conn.destroyMe()
+        except (ConnectionLost, ActorError):
+            pass  # the socket may close before the response
+        await wait_until(lambda: bool(opened) and conn.actor_id != first, timeout=20,
+                         what="a connection to a fresh actor")
+        assert await conn.ping() == "pong"
+    finally:
+        await conn.dispose()
+
+
+@scenario
+async def scenario_sleeping_actor_wakes_on_next_action(client: Client, uid: str) -> None:
+    """A sleeping actor keeps the connection open and wakes on the next action."""
+    async with client.lifecycleActor.get_or_create(["sleep", uid]).connect() as conn:
+        wakes = await conn.getWakes()
+        await conn.goToSleep()
+        await asyncio.sleep(1.0)
+        assert await conn.ping() == "pong"
+        assert await conn.getWakes() >= wakes
+        assert conn.status == "connected"
+
+
+@scenario
 async def scenario_action_timeout(client: Client, uid: str) -> None:
     async with client.slowActor.get_or_create(["timeout", uid]).connect() as conn:
         try:

@@ -24,7 +24,6 @@ from support.proxy import FaultProxy, ThreadedFaultProxy
 
 from rivetkit_web import (
     ActorError,
-    ConnectionLost,
     TransportError,
     create_client,
 )
@@ -118,39 +117,6 @@ async def test_backend_down_gives_clear_errors_quickly(unused_tcp_port: int) -> 
         started = time.monotonic()
         await conn.dispose()
         assert time.monotonic() - started < 1.0 and conn.status == "idle"
-
-
-async def test_actor_destroyed_reconnects_to_fresh_actor(endpoint: str, uid: str) -> None:
-    async with create_client(endpoint, timeout=30) as client:
-        handle = client.lifecycleActor.get_or_create(["destroy", uid])
-        conn = handle.connect()
-        try:
-            await conn.ready(timeout=15)
-            first = conn.actor_id
-            opened: list[bool] = []
-            conn.on_open(lambda: opened.append(True))
-            try:
-                await conn.destroyMe()
-            except (ConnectionLost, ActorError):
-                pass
-            await wait_until(lambda: bool(opened) and conn.actor_id != first, timeout=20,
-                             what="a connection to a fresh actor")
-            assert await conn.ping() == "pong"
-        finally:
-            await conn.dispose()
-
-
-async def test_sleeping_actor_wakes_on_next_action(endpoint: str, uid: str) -> None:
-    async with (
-        create_client(endpoint, timeout=30) as client,
-        client.lifecycleActor.get_or_create(["sleep", uid]).connect() as conn,
-    ):
-        wakes = await conn.getWakes()
-        await conn.goToSleep()
-        await asyncio.sleep(1.0)
-        assert await conn.ping() == "pong"
-        assert await conn.getWakes() >= wakes
-        assert conn.status == "connected"
 
 
 async def test_secrets_never_logged_or_shown(endpoint: str, uid: str,
