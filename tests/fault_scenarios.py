@@ -64,6 +64,11 @@ class Faults:
         """Accept new connections but never answer."""
         await self._call("POST", f"/stall?on={int(bool(on))}")
 
+    async def inject(self, count: int, status: int = 503, group: str = "guard",
+                     code: str = "service_unavailable") -> None:
+        """Answer the next ``count`` requests on new connections with a gateway error."""
+        await self._call("POST", f"/inject?count={count}&status={status}&group={group}&code={code}")
+
     async def reset(self) -> None:
         await self._call("POST", "/reset")
 
@@ -445,3 +450,29 @@ async def scenario_dispose_during_stalled_handshake(client: Client, uid: str, fa
             assert (await faults.stats())["accepted"] == accepted, "a disposed connection tried again"
         finally:
             await faults.stall(False)
+
+
+@fault_scenario
+async def scenario_transient_gateway_errors_are_retried(client: Client, uid: str, faults: Faults) -> None:
+    """guard.service_unavailable (a lifecycle boundary) is retried like the JS client
+    does; more of them than the retry budget surface as the gateway's ActorError."""
+    handle = client.counter.get_or_create(["transient", uid])
+    try:
+        assert await handle.increment(1) == 1
+        await faults.inject(2)
+        await faults.cut()  # pooled connections go: the next requests open new ones
+        await asyncio.sleep(0.2)
+        assert await handle.increment(1) == 2  # after two injected 503s
+        assert (await faults.stats())["inject"] == 0
+        await faults.inject(10)
+        await faults.cut()
+        await asyncio.sleep(0.2)
+        try:
+            await handle.increment(1)
+        except ActorError as exc:
+            assert (exc.group, exc.code) == ("guard", "service_unavailable"), repr(exc)
+        else:
+            raise AssertionError("ten gateway errors in a row did not surface")
+    finally:
+        await faults.reset()
+    assert await handle.getCount() == 2  # the failed call never reached the actor

@@ -104,6 +104,7 @@ class FaultProxy:
             "open": self.open_connections,
             "refuse": self.refuse,
             "stall": self.stall,
+            "inject": self.inject_errors,
             "cuts": self.cuts,
         }
 
@@ -145,14 +146,21 @@ class FaultProxy:
         if self.refuse:
             _abort(writer)
             return
+        head = b""
         if self.inject_errors > 0:
-            self.inject_errors -= 1
-            with contextlib.suppress(Exception):
-                await reader.readuntil(b"\r\n\r\n")  # the request head; the body is dropped
-                writer.write(self.error_response)
-                await writer.drain()
-                writer.close()
-            return
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                _abort(writer)
+                return
+            # A browser's CORS preflight goes through; the request it allows does not.
+            if not head.startswith(b"OPTIONS ") and self.inject_errors > 0:
+                self.inject_errors -= 1
+                with contextlib.suppress(Exception):
+                    writer.write(self.error_response)
+                    await writer.drain()
+                    writer.close()
+                return
         pair: tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]
         if self.stall:
             pair = (writer, None)
@@ -169,6 +177,8 @@ class FaultProxy:
         except OSError:
             _abort(writer)
             return
+        if head:
+            up_writer.write(head)
         pair = (writer, up_writer)
         self._pairs.add(pair)
         pumps = [asyncio.ensure_future(_pump(src, dst))
@@ -237,6 +247,7 @@ class FaultProxy:
             "/refuse": ("POST", lambda: self._toggle("refuse", query)),
             "/stall": ("POST", lambda: self._toggle("stall", query)),
             "/reset": ("POST", self._reset),
+            "/inject": ("POST", lambda: self._inject(query)),
         }
         route = routes.get(path)
         if route is None:
@@ -257,6 +268,19 @@ class FaultProxy:
 
     def _reset(self) -> dict[str, Any]:
         self.refuse = self.stall = False
+        self.inject_errors = 0
+        return self.stats()
+
+    def _inject(self, query: dict[str, str]) -> dict[str, Any]:
+        """``/inject?count=N&status=503&group=guard&code=service_unavailable``."""
+        try:
+            count = int(query.get("count", "1"))
+            status = int(query.get("status", "503"))
+        except ValueError:
+            raise ValueError("count and status must be integers") from None
+        self.inject_errors = count
+        self.error_response = _gateway_error(
+            status, query.get("group", "guard"), query.get("code", "service_unavailable"))
         return self.stats()
 
 
@@ -377,6 +401,7 @@ def _gateway_error(status: int, group: str, code: str) -> bytes:
     """A complete HTTP response carrying a structured gateway error, as the engine sends."""
     body = json.dumps({"group": group, "code": code, "message": f"injected {group}.{code}"}).encode()
     head = (f"HTTP/1.1 {status} Injected\r\ncontent-type: application/json\r\n"
+            "access-control-allow-origin: *\r\naccess-control-expose-headers: *\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
     return head.encode() + body
 
