@@ -23,8 +23,9 @@ log "installing rivetkit_web with its test extras"
 log "installing the test backend (rivetkit, node 22)"
 # npm ci insists the lock lists every platform's optional packages; on registries
 # without them it refuses, and npm install (which keeps the lock) is the fallback.
-(cd tests/backend && { [ -d node_modules/rivetkit ] || npm ci --no-audit --no-fund --loglevel=error \
-   || npm install --no-audit --no-fund --loglevel=error; })
+(cd tests/backend && { [ -d node_modules/rivetkit ] || npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
+   || { echo "npm ci refused the lock on this registry; using npm install (keeps the lock)"; \
+        npm install --no-audit --no-fund --loglevel=error; }; })
 
 log "building the browser site (Pyodide, PyScript, the wheel)"
 "$PYTHON" site/build.py --quiet
