@@ -16,12 +16,12 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("resolve_p50_ms", "resolve() (new handle each), p50", "ms", "lower"),
     ("fanout_ms", "fan-out {events} events to {conns} conns: time until all received", "ms", "lower"),
     ("fanout_events_per_s", "fan-out delivery rate", "events/s", "higher"),
-    ("rtt_cpu_us", "client CPU per round trip (process user+sys)", "µs", "lower"),
+    ("rtt_cpu_us", "client CPU per round trip (user+sys)", "µs", "lower"),
     ("pipeline_cpu_us", "client CPU per pipelined action", "µs", "lower"),
     ("http_cpu_us", "client CPU per stateless HTTP action", "µs", "lower"),
-    ("fanout_cpu_us", "client CPU per fan-out event received (incl. the sender's emits)", "µs", "lower"),
-    ("mem_per_conn_kib", "memory per open connection (Python heap / V8 heap+external)", "KiB", "lower"),
-    ("mem_rss_per_conn_kib", "memory per open connection (RSS delta)", "KiB", "lower"),
+    ("fanout_cpu_us", "client CPU per fan-out event received (+ the emits)", "µs", "lower"),
+    ("mem_per_conn_kib", "memory per connection (heap: tracemalloc / V8)", "KiB", "lower"),
+    ("mem_rss_per_conn_kib", "memory per connection (RSS delta)", "KiB", "lower"),
 ]
 IMPORT_FIGURE = ("import_ms", "import time: library + its transport deps", "ms", "lower")
 
@@ -57,14 +57,23 @@ def _met(value: float | None, op: str, bound: float) -> bool | None:
     return value <= bound if op == "<=" else value >= bound
 
 
+def phase_of(fid: str) -> str:
+    """The run.py phase that measures a figure."""
+    head = fid.split("_")[0]
+    return {"mem": "memory", "import": "import"}.get(head, head)
+
+
 def build_rows(results: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per (configuration, figure, encoding); and the list of missing values."""
+    """One row per (configuration, figure, encoding) measured; and the list of missing values."""
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
     params = results["meta"]["params"]
+    phases = results["meta"].get("phases") or [phase_of(f[0]) for f in FIGURES] + ["import"]
     for cfg, c in results["configs"].items():
         clients = c["clients"]
         for fid, label, unit, better in FIGURES:
+            if phase_of(fid) not in phases:
+                continue
             for enc in ("json", "bare"):
                 vals = {kind: clients.get(f"{kind}/{enc}", {}).get("figures", {}).get(fid)
                         for kind in ("js", "ours", "floor")}
@@ -72,6 +81,8 @@ def build_rows(results: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]
                     if v is None:
                         missing.append(f"{cfg}:{fid}:{kind}/{enc}")
                 rows.append(_row(cfg, fid, _label(label, params), unit, better, enc, vals))
+    if "import" not in phases:
+        return rows, missing
     imp = results.get("imports", {})
     fid, label, unit, better = IMPORT_FIGURE
     vals = {kind: imp.get(kind, {}).get("import_ms") for kind in ("js", "ours", "floor")}
@@ -277,3 +288,29 @@ def _cost(ratio: float | None, invert: bool) -> float | None:
     if ratio is None or ratio <= 0 or math.isinf(ratio):
         return None
     return 1.0 / ratio if invert else ratio
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render latest.md and latest.png again from a latest.json (e.g. after changing this file)."""
+    import argparse
+    import json
+    import os
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("json_path", help="a latest.json written by bench/run.py")
+    args = ap.parse_args(argv)
+    with open(args.json_path) as f:
+        results = json.load(f)
+    results["rows"], results["missing"] = build_rows(results)
+    out = os.path.dirname(os.path.abspath(args.json_path))
+    with open(args.json_path, "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(markdown(results))
+    chart(results, os.path.join(out, "latest.png"))
+    print(f"rendered {out}/latest.md and latest.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -51,6 +51,7 @@ ENCODINGS = ("json", "bare")
 KINDS = ("js", "ours", "floor")
 CLIENTS = [(kind, enc) for kind in KINDS for enc in ENCODINGS]
 CONFIGS = {"nodelay": True, "stock": False}
+PHASES = ("rtt", "pipeline", "http", "connect", "resolve", "fanout", "memory", "import")
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {
@@ -292,7 +293,9 @@ def _timeout(figure: str, params: dict[str, Any]) -> float:
     }[figure]
 
 
-async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str) -> dict[str, Any]:
+async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
+                     phases: tuple[str, ...] = ()) -> dict[str, Any]:
+    phases = phases or PHASES
     workers = {f"{k}/{e}": Worker(k, e) for k, e in CLIENTS}
     data: dict[str, dict[str, Any]] = {name: {"errors": {}} for name in workers}
     try:
@@ -307,6 +310,8 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str) ->
         names = list(workers)
 
         async def phase(figure: str, rounds: int, make_cmd, collect) -> None:
+            if figure not in phases:
+                return
             t0 = time.monotonic()
             for r in range(rounds):
                 order = names[r % len(names):] + names[: r % len(names)]
@@ -440,18 +445,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--configs", default=",".join(CONFIGS),
                     help="comma-separated subset of: " + ", ".join(CONFIGS))
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help="comma-separated subset of: " + ", ".join(PHASES) + " (the others are reported as "
+                    "not measured; to re-measure one figure)")
+    ap.add_argument("--set", action="append", default=[], metavar="PHASE.PARAM=N",
+                    help="override a count of the chosen size, e.g. --set fanout.rounds=3 (repeatable)")
     args = ap.parse_args(argv)
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     for c in configs:
         if c not in CONFIGS:
             ap.error(f"unknown configuration {c!r}")
-    size = SIZES[args.size]
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    for p in phases:
+        if p not in PHASES:
+            ap.error(f"unknown phase {p!r}")
+    size = json.loads(json.dumps(SIZES[args.size]))
+    for item in args.set:
+        try:
+            path, value = item.split("=", 1)
+            section, param = path.split(".", 1) if "." in path else (path, None)
+            if param is None:
+                size[section] = int(value)
+            else:
+                if param not in size[section]:
+                    raise KeyError(param)
+                size[section][param] = int(value)
+        except (ValueError, KeyError, TypeError):
+            ap.error(f"bad --set {item!r}: expected e.g. fanout.rounds=3 (see SIZES in bench/run.py)")
     tag = secrets.token_hex(3)
     t_start = time.monotonic()
     results: dict[str, Any] = {
         "meta": {
             "size": args.size,
             "params": size,
+            "phases": list(phases),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -461,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "configs": {},
     }
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)  # like Ctrl-C: stop workers and backends, then exit
     parallel = args.size == "tiny"  # tiny checks that everything works; full measures
     results["meta"]["configs_in_parallel"] = parallel
     backends: list[Backend] = []
@@ -482,20 +511,22 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     try:
-        log(f"import times ({size['import_reps']} reps)")
-        results["imports"] = measure_imports(size["import_reps"])
+        if "import" in phases:
+            log(f"import times ({size['import_reps']} reps)")
+            results["imports"] = measure_imports(size["import_reps"])
         if parallel:
             started = [(cfg, start(cfg)) for cfg in configs]
 
             async def run_all() -> list[dict[str, Any]]:
-                return list(await asyncio.gather(*(run_config(cfg, b.endpoint, size, tag) for cfg, b in started)))
+                return list(await asyncio.gather(*(run_config(cfg, b.endpoint, size, tag, phases)
+                                                   for cfg, b in started)))
 
             for (cfg, backend), data in zip(started, asyncio.run(run_all())):
                 record(cfg, backend, data)
         else:
             for cfg in configs:
                 backend = start(cfg)
-                record(cfg, backend, asyncio.run(run_config(cfg, backend.endpoint, size, tag)))
+                record(cfg, backend, asyncio.run(run_config(cfg, backend.endpoint, size, tag, phases)))
                 backend.stop()
                 backends.remove(backend)
     except KeyboardInterrupt:
@@ -524,6 +555,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{len(missing)} figure(s) missing: {', '.join(missing[:10])}")
         return 1
     return 0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _errors(results: dict[str, Any]):
