@@ -74,7 +74,7 @@ async def measure(endpoint: str, n: int) -> dict[str, list[float]]:
                                       "response headers (server time)": [], "body read": []}
 
     async def ws_action() -> None:
-        await ws.send('{"body":{"tag":"ActionRequest","val":{"id":%d,"name":"increment","args":[1]}}}' % ws_id[0])
+        await ws.send('{"body":{"tag":"ActionRequest","val":{"id":' + str(ws_id[0]) + ',"name":"increment","args":[1]}}}')
         ws_id[0] += 1
         await ws.recv()
 
@@ -125,8 +125,8 @@ async def measure(endpoint: str, n: int) -> dict[str, list[float]]:
     for _ in range(2):  # warm-up
         for fn in variants.values():
             await fn()
-    for k in phases:
-        phases[k].clear()
+    for samples in phases.values():
+        samples.clear()
     for _ in range(n):
         for name, fn in variants.items():
             c0, t0 = time.process_time(), time.perf_counter()

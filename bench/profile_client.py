@@ -26,7 +26,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests", "backend"))
 sys.path.insert(0, HERE)
 
-import py_worker  # noqa: E402
+import py_worker
 
 
 async def workload(client, figure: str, n: int, key: str) -> dict | None:

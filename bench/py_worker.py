@@ -67,7 +67,7 @@ def rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-async def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ASYNC109
+async def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = now() + timeout
     while not predicate():
         if now() > deadline:
@@ -215,7 +215,7 @@ class OursClient:
             acks = asyncio.gather(*[emit(i) for i in range(events)])
             try:
                 await asyncio.wait_for(done.wait(), FANOUT_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TimeoutError(f"fan-out incomplete after {FANOUT_TIMEOUT} s: received "
                                    f"{min(counts)}..{max(counts)} of {events} per connection") from None
             elapsed = ms(state["t_last"] - t0)
@@ -309,8 +309,8 @@ class RawClient:
 
     def action_frame(self, action_id: int, name: str, args_json: str, args_cbor: bytes) -> str | bytes:
         if self.encoding == "json":
-            return ('{"body":{"tag":"ActionRequest","val":{"id":["$BigInt","%d"],"name":"%s","args":%s}}}'
-                    % (action_id, name, args_json))
+            return ('{"body":{"tag":"ActionRequest","val":{"id":["$BigInt","' + str(action_id)
+                    + '"],"name":"' + name + '","args":' + args_json + "}}}")
         return b"\x04\x00\x00" + _varint(action_id) + _bare_str(name) + _varint(len(args_cbor)) + args_cbor
 
     def increment_frame(self, action_id: int) -> str | bytes:
@@ -319,16 +319,16 @@ class RawClient:
     def emit_frame(self, action_id: int, event: str, value: int) -> str | bytes:
         ev = event.encode()
         args_cbor = b"\x82" + _cbor_uint(3, len(ev)) + ev + _cbor_uint(0, value)
-        return self.action_frame(action_id, "emit", '["%s",%d]' % (event, value), args_cbor)
+        return self.action_frame(action_id, "emit", f'["{event}",{value}]', args_cbor)
 
     def subscribe_frame(self, event: str) -> str | bytes:
         if self.encoding == "json":
-            return '{"body":{"tag":"SubscriptionRequest","val":{"eventName":"%s","subscribe":true}}}' % event
+            return '{"body":{"tag":"SubscriptionRequest","val":{"eventName":"' + event + '","subscribe":true}}}'
         return b"\x04\x00\x01" + _bare_str(event) + b"\x01"
 
     def event_matcher(self, event: str):
         if self.encoding == "json":
-            needle = '"name":"%s"' % event
+            needle = f'"name":"{event}"'
             return lambda frame: needle in frame
         prefix = b"\x04\x00\x03" + _bare_str(event)
         return lambda frame: frame.startswith(prefix)
@@ -501,7 +501,7 @@ class RawClient:
                 sent += 1
             try:
                 await asyncio.wait_for(done.wait(), FANOUT_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TimeoutError(f"fan-out incomplete after {FANOUT_TIMEOUT} s: received "
                                    f"{min(counts)}..{max(counts)} of {events} per connection") from None
             elapsed = ms(state["t_last"] - t0)

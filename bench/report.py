@@ -184,23 +184,23 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# rivetkit_web benchmarks: side by side with the JS client",
         "",
-        f"Run `{meta['started']}`, size `{meta['size']}`, {meta['seconds']:.0f} s, "
-        f"git `{meta.get('git')}`, Python {meta['python']}, {meta['cpus']} CPUs, "
-        f"load average {meta['loadavg_start'][0]:.1f} → {meta['loadavg_end'][0]:.1f}.",
+        (f"Run `{meta['started']}`, size `{meta['size']}`, {meta['seconds']:.0f} s, "
+         f"git `{meta.get('git')}`, Python {meta['python']}, {meta['cpus']} CPUs, "
+         f"load average {meta['loadavg_start'][0]:.1f} → {meta['loadavg_end'][0]:.1f}."),
         "",
-        "* **JS** = `rivetkit/client` "
-        + _info(results, "js") + "; **ours** = `rivetkit_web` on CPython; **floor** = bare `websockets` "
-        "`/connect` socket with hand-written frames + kept-alive `httpx` POST, no client logic.",
-        "* Each row compares the same encoding in all three (`enc`); JS's default is `bare`, "
-        "rivetkit_web's is `json`.",
-        "* **ours/JS** and **ours/floor** are plain ratios of the two values: for ↓ figures "
-        "(times, memory) below 1 means rivetkit_web is better, for ↑ figures (rates) above 1 does.",
-        f"* Counts: round trip {p['rtt']['rounds'] * p['rtt']['n']} calls, HTTP "
-        f"{p['http']['rounds'] * p['http']['n']} calls, pipelined {p['pipeline']['n']} in flight × "
-        f"{p['pipeline']['rounds']} rounds (median), connect {p['connect']['rounds'] * p['connect']['n']}, "
-        f"resolve {p['resolve']['rounds'] * p['resolve']['n']}, fan-out {p['fanout']['events']} events × "
-        f"{p['fanout']['conns']} connections × {p['fanout']['rounds']} rounds (median), memory over "
-        f"{p['memory']['conns']} connections. Clients take turns round by round (order rotated).",
+        ("* **JS** = `rivetkit/client` "
+         + _info(results, "js") + "; **ours** = `rivetkit_web` on CPython; **floor** = bare `websockets` "
+         "`/connect` socket with hand-written frames + kept-alive `httpx` POST, no client logic."),
+        ("* Each row compares the same encoding in all three (`enc`); JS's default is `bare`, "
+         "rivetkit_web's is `json`."),
+        ("* **ours/JS** and **ours/floor** are plain ratios of the two values: for ↓ figures "
+         "(times, memory) below 1 means rivetkit_web is better, for ↑ figures (rates) above 1 does."),
+        (f"* Counts: round trip {p['rtt']['rounds'] * p['rtt']['n']} calls, HTTP "
+         f"{p['http']['rounds'] * p['http']['n']} calls, pipelined {p['pipeline']['n']} in flight × "
+         f"{p['pipeline']['rounds']} rounds (median), connect {p['connect']['rounds'] * p['connect']['n']}, "
+         f"resolve {p['resolve']['rounds'] * p['resolve']['n']}, fan-out {p['fanout']['events']} events × "
+         f"{p['fanout']['conns']} connections × {p['fanout']['rounds']} rounds (median), memory over "
+         f"{p['memory']['conns']} connections. Clients take turns round by round (order rotated)."),
         "",
         markdown_tables(results),
     ]

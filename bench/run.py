@@ -43,8 +43,8 @@ RIVETKIT_PKG = os.path.join(BACKEND_DIR, "node_modules", "rivetkit")
 sys.path.insert(0, BACKEND_DIR)
 sys.path.insert(0, HERE)
 
-from harness import Backend  # noqa: E402
-import report  # noqa: E402
+import report
+from harness import Backend
 
 MARK = "@@BENCH@@ "
 ENCODINGS = ("json", "bare")
@@ -138,7 +138,7 @@ class Worker:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise asyncio.TimeoutError()
+                raise TimeoutError()
             line = await asyncio.wait_for(self.proc.stdout.readline(), left)
             if not line:
                 raise WorkerError(f"{self.name} exited (code {await self.proc.wait()})")
@@ -155,7 +155,7 @@ class Worker:
             self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
             await self.proc.stdin.drain()
             result = await self._read(timeout)
-        except (asyncio.TimeoutError, WorkerError, ConnectionError, BrokenPipeError) as exc:
+        except (TimeoutError, WorkerError, ConnectionError, BrokenPipeError) as exc:
             self.dead = f"{cmd['cmd']}: {type(exc).__name__} {exc}".strip()
             await self.kill()
             raise WorkerError(f"{self.name} failed during {cmd['cmd']}: {self.dead}; "
@@ -174,7 +174,7 @@ class Worker:
                 self.proc.stdin.write(b'{"cmd":"exit"}\n')
                 await self.proc.stdin.drain()
                 await asyncio.wait_for(self.proc.wait(), 10)
-            except (asyncio.TimeoutError, ConnectionError, BrokenPipeError, RuntimeError):
+            except (TimeoutError, ConnectionError, BrokenPipeError, RuntimeError):
                 pass
         await self.kill()
 
@@ -188,7 +188,7 @@ class Worker:
                 pass
             try:
                 await asyncio.wait_for(self.proc.wait(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         _spawned.discard(self.proc.pid)
         if self._drain is not None:
@@ -266,7 +266,8 @@ def measure_imports(reps: int) -> dict[str, Any]:
                 argv = [NODE, "--input-type=module", "-e", js_code]
             else:
                 argv = [sys.executable, "-c", IMPORT_SNIPPETS[kind]]
-            res = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+            res = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+                                 check=False)
             if res.returncode != 0:
                 raise RuntimeError(f"import timing for {kind} failed: {res.stderr[-2000:]}")
             runs[kind].append(json.loads(res.stdout.strip().splitlines()[-1]))
@@ -571,7 +572,7 @@ def _errors(results: dict[str, Any]):
 def _git_rev() -> str | None:
     try:
         res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, timeout=10)
+                             text=True, timeout=10, check=False)
         return res.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
