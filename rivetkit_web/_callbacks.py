@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-__all__ = ["CallbackSet", "Unsubscribe", "action_caller", "call_safely"]
+__all__ = ["CallbackSet", "Unsubscribe", "action_caller", "call_listener", "call_safely"]
 
 logger = logging.getLogger("rivetkit_web")
 
@@ -21,17 +21,34 @@ def call_safely(callback: Callable[..., Any], *args: Any, what: str = "callback"
     """Call ``callback(*args)``; if it returns an awaitable, run it as a task.
 
     An exception from the callback (or its task) is logged under ``rivetkit_web`` and
-    goes no further: one broken handler must not break the connection.
+    goes no further: one broken handler must not break the connection. ``what``
+    names the callback in that log line.
     """
     try:
         result = callback(*args)
     except Exception:
         logger.exception("error in %s", what)
         return
-    if inspect.isawaitable(result):
-        task = asyncio.ensure_future(result)
-        _background.add(task)
-        task.add_done_callback(lambda t: _finish(t, what))
+    if result is not None and inspect.isawaitable(result):
+        _run_in_background(result, what)
+
+
+def call_listener(callback: Callable[..., Any], args: Sequence[Any], event: str) -> None:
+    """:func:`call_safely` for an event listener, on the hot path of every event:
+    the log description (``'<event>' event callback``) is built only on error."""
+    try:
+        result = callback(*args)
+    except Exception:
+        logger.exception("error in %r event callback", event)
+        return
+    if result is not None and inspect.isawaitable(result):
+        _run_in_background(result, f"{event!r} event callback")
+
+
+def _run_in_background(awaitable: Awaitable[Any], what: str) -> None:
+    task = asyncio.ensure_future(awaitable)
+    _background.add(task)
+    task.add_done_callback(lambda t: _finish(t, what))
 
 
 def _finish(task: asyncio.Task[Any], what: str) -> None:

@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._callbacks import CallbackSet, Unsubscribe, action_caller, call_safely
+from ._callbacks import CallbackSet, Unsubscribe, action_caller, call_listener
 from .errors import (
     ActionTimeout,
     ActorError,
@@ -110,6 +110,9 @@ class ActorConn:
         self._queued: list[tuple[int | None, str | bytes]] = []
         self._outbox: asyncio.Queue[str | bytes] | None = None
         self._ws: WebSocketConnection | None = None
+        # The open socket while nothing waits in the outbox: actions are sent on it
+        # at once (no hop through the writer task) and stay in order.
+        self._direct: WebSocketConnection | None = None
         self._subscriptions: dict[str, list[_Listener]] = {}
         self._ready_waiters: list[asyncio.Future[None]] = []
 
@@ -253,17 +256,25 @@ class ActorConn:
         action_id = self._next_id
         frame = self._encoding.encode_to_server(ActionRequest(action_id, name, list(args)))
         self._next_id += 1
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._in_flight[action_id] = future
-        self._send_frame(frame, action_id)
         limit = self._client._timeout if timeout is _DEFAULT else timeout
+        # A timer on the future itself, not asyncio.wait_for: one loop hop less per call.
+        timer = None if limit is None else loop.call_later(limit, _expire, future, name, limit)
         try:
-            if limit is None:
-                return await future
-            return await asyncio.wait_for(future, limit)
-        except asyncio.TimeoutError:
-            raise ActionTimeout(f"action {name!r} got no response within {limit} s") from None
+            ws = self._direct
+            if ws is None:
+                self._send_frame(frame, action_id)
+            else:
+                try:
+                    await ws.send(frame)
+                except WebSocketClosed:
+                    pass  # the reader sees the close; the action fails with the others sent
+            return await future
         finally:
+            if timer is not None:
+                timer.cancel()
             self._in_flight.pop(action_id, None)
             if self._queued:
                 self._queued = [item for item in self._queued if item[0] != action_id]
@@ -355,6 +366,7 @@ class ActorConn:
 
     def _send_frame(self, frame: str | bytes, action_id: int | None) -> None:
         if self._status == "connected" and self._outbox is not None:
+            self._direct = None  # later frames queue behind this one until the writer drains
             self._outbox.put_nowait(frame)
         else:
             self._queued.append((action_id, frame))
@@ -429,6 +441,7 @@ class ActorConn:
             self._fail(_as_rivet_error(exc))
         finally:
             self._outbox = None
+            self._direct = None
 
     async def _resolve_params(self) -> Any:
         if self._get_params is None:
@@ -503,13 +516,14 @@ class ActorConn:
             outbox.put_nowait(frame)
         self._queued.clear()
         self._outbox = outbox
+        self._direct = ws if outbox.empty() else None
         logger.debug("connected to %s (actor %s)", self._handle.name, init.actor_id)
         self._set_status("connected")
 
     async def _serve(self, ws: WebSocketConnection) -> Exception:
         """Pump the socket until it closes; returns why it closed."""
         assert self._outbox is not None
-        writer = asyncio.ensure_future(_write(ws, self._outbox))
+        writer = asyncio.ensure_future(self._write(ws, self._outbox))
         try:
             while True:
                 try:
@@ -530,8 +544,25 @@ class ActorConn:
         finally:
             writer.cancel()
             self._outbox = None
+            self._direct = None
             if self._ws is ws:
                 self._ws = None
+
+    async def _write(self, ws: WebSocketConnection, outbox: asyncio.Queue[str | bytes]) -> None:
+        """Send what waits in the outbox, in order; once it is empty, let actions
+        send directly again."""
+        try:
+            while True:
+                frame = await outbox.get()
+                await ws.send(frame)
+                if outbox.empty() and self._outbox is outbox:
+                    self._direct = ws
+        except WebSocketClosed:
+            pass  # the reader sees the close and handles it
+        except Exception:  # noqa: BLE001
+            logger.exception("error while sending on a connection")
+            self._direct = None
+            await _close_quietly(ws, 1011, "send failed")
 
     def _dispatch(self, message: ToClient) -> None:
         if isinstance(message, ActionResponse):
@@ -563,10 +594,13 @@ class ActorConn:
         listeners = self._subscriptions.get(event.name)
         if not listeners:
             return
+        if len(listeners) == 1 and not listeners[0].once:  # the common case: no copy
+            call_listener(listeners[0].callback, event.args, event.name)
+            return
         for listener in list(listeners):
             if listener.once:
                 self._remove_listener(event.name, listener)
-            call_safely(listener.callback, *event.args, what=f"{event.name!r} event callback")
+            call_listener(listener.callback, event.args, event.name)
 
     def _socket_lost(self, closed: Exception) -> RivetError | None:
         """Bookkeeping when a connected socket closes; returns the error it carried."""
@@ -602,16 +636,9 @@ class ActorConn:
         return False
 
 
-async def _write(ws: WebSocketConnection, outbox: asyncio.Queue[str | bytes]) -> None:
-    try:
-        while True:
-            frame = await outbox.get()
-            await ws.send(frame)
-    except WebSocketClosed:
-        pass  # the reader sees the close and handles it
-    except Exception:  # noqa: BLE001
-        logger.exception("error while sending on a connection")
-        await _close_quietly(ws, 1011, "send failed")
+def _expire(future: asyncio.Future[Any], name: str, limit: float) -> None:
+    if not future.done():
+        future.set_exception(ActionTimeout(f"action {name!r} got no response within {limit} s"))
 
 
 async def _close_quietly(ws: WebSocketConnection, code: int, reason: str) -> None:

@@ -152,7 +152,8 @@ class Backoff:
         self.maximum = maximum
         self.factor = factor
         self.jitter = jitter
-        self._rng = rng or random.Random()
+        # The module-level generator unless one is given: a Random per connection costs ~2.5 KiB.
+        self._uniform = rng.uniform if rng is not None else random.uniform
         self.attempt = 0
 
     def step(self) -> float:
@@ -170,7 +171,7 @@ class Backoff:
         self.attempt += 1
         if not self.jitter:
             return base
-        return self._rng.uniform(base / 2, base)
+        return self._uniform(base / 2, base)
 
     def reset(self) -> None:
         self.attempt = 0

@@ -42,8 +42,43 @@ def to_compat(value: Any, *, path: str = "value") -> Any:
 
     Raises ``TypeError`` for values with no RivetKit equivalent (objects, functions,
     non-string dict keys) and ``ValueError`` for NaN and infinities, which JSON
-    cannot carry.
+    cannot carry; the message names the offending item (``value[0]['a']``).
     """
+    try:
+        return _to_compat_fast(value)
+    except (TypeError, ValueError):
+        return _to_compat_checked(value, path)  # again, to say where the bad item is
+
+
+def _to_compat_fast(value: Any) -> Any:
+    """The common case, on every action: exact built-in types, no path strings."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else [_BIGINT, str(value)]
+    if kind is float:
+        if value - value != 0.0:  # NaN or an infinity
+            raise ValueError("out of range float")
+        return value
+    if kind is list or kind is tuple:
+        items = [_to_compat_fast(item) for item in value]
+        if len(items) == 2 and isinstance(items[0], str) and items[0].startswith("$"):
+            items[0] = "$" + items[0]
+        return items
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError("non-str key")
+            out[key] = _to_compat_fast(item)
+        return out
+    return _to_compat_checked(value, "value")
+
+
+def _to_compat_checked(value: Any, path: str) -> Any:
+    """:func:`to_compat` for any type (subclasses, mappings, sets), tracking the path
+    of each item so an error can name it. Slower; the fast path falls back to it."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -57,7 +92,7 @@ def to_compat(value: Any, *, path: str = "value") -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return [_UINT8ARRAY, base64.b64encode(bytes(value)).decode("ascii")]
     if isinstance(value, (list, tuple)):
-        items = [to_compat(item, path=f"{path}[{i}]") for i, item in enumerate(value)]
+        items = [_to_compat_checked(item, f"{path}[{i}]") for i, item in enumerate(value)]
         if len(items) == 2 and isinstance(items[0], str) and items[0].startswith("$"):
             items[0] = "$" + items[0]
         return items
@@ -68,10 +103,10 @@ def to_compat(value: Any, *, path: str = "value") -> Any:
                 raise TypeError(
                     f"{path}: keys must be str, not {type(key).__name__} ({key!r})"
                 )
-            out[key] = to_compat(item, path=f"{path}[{key!r}]")
+            out[key] = _to_compat_checked(item, f"{path}[{key!r}]")
         return out
     if isinstance(value, (set, frozenset)):
-        return [_SET, [to_compat(item, path=f"{path}{{}}") for item in value]]
+        return [_SET, [_to_compat_checked(item, f"{path}{{}}") for item in value]]
     raise TypeError(
         f"{path}: object of type {type(value).__name__} is not serializable for RivetKit"
     )

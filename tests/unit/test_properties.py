@@ -9,6 +9,8 @@ ValueError/TypeError; (g) backoff delays stay in bounds.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import json
 import random
 import string
@@ -42,7 +44,7 @@ from rivetkit_web.protocol.messages import (
     SubscriptionRequest,
 )
 from rivetkit_web.protocol.retry import Backoff
-from rivetkit_web.protocol.values import from_compat, to_compat
+from rivetkit_web.protocol.values import _to_compat_checked, from_compat, to_compat
 
 from . import _wire
 from ._wire import BareReader, deserialize_key, same
@@ -119,6 +121,39 @@ def test_a_compat_output_is_plain_json(value):
             isinstance(v, int) and abs(v) <= 2**53 - 1)
 
     assert plain(to_compat(value))
+
+
+class _Str(str):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+def _subclassed(value):
+    """The same value with str/int leaves and containers as subclasses or tuples."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return _Str(value)
+    if isinstance(value, int):
+        return _Int(value)
+    if isinstance(value, list):
+        return tuple(_subclassed(item) for item in value)
+    if isinstance(value, dict):
+        return OrderedDict((_Str(k), _subclassed(item)) for k, item in value.items())
+    return value
+
+
+@FAST
+@given(values)
+def test_a_fast_and_checked_paths_agree(value):
+    """to_compat takes a fast path for exact built-in types; subclasses, tuples and
+    other mappings go through the checked one: both give the same wire value."""
+    wire = json.dumps(to_compat(value))
+    assert json.dumps(to_compat(_subclassed(value))) == wire  # str subclasses stay subclasses
+    assert same(_to_compat_checked(value, "value"), to_compat(value))
 
 
 @FAST
