@@ -412,6 +412,8 @@ class ActorConn:
                     if self._is_fatal(exc):
                         self._fail(error)
                         return
+                    if isinstance(error, ActorError) and is_stale_actor(error.group, error.code):
+                        self._handle._forget_resolution()  # a cached id of a destroyed actor
                     delay = backoff.next_delay()
                     logger.info(
                         "connection to %s failed (%s); retrying in %.2f s", self._handle.name, error, delay

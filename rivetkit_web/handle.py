@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
@@ -50,6 +51,8 @@ _LIFECYCLE_ATTEMPTS = 5
 _STALE_ATTEMPTS = {GetForKey: 24, GetOrCreateForKey: 60}
 _STALE_DELAY = 0.1
 _TRANSIENT_HTTP = frozenset({502, 503, 504})
+_ACTOR_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""What an actor id taken from a response header may look like (it goes into URLs)."""
 _UNSET: Any = object()
 
 
@@ -233,10 +236,20 @@ class ActorHandle:
         return actor_id
 
     async def _target(self) -> GetForId | GetForKey | GetOrCreateForKey:
-        """What to put in the gateway URL: the query itself, or the resolved id when
-        the key cannot travel in a query URL."""
+        """What to put in the gateway URL: the actor id once known (from ``resolve()``
+        or an earlier response), else the query itself; a key that cannot travel in
+        a query URL is resolved first.
+
+        Addressing by id spares the gateway its key lookup (~20 ms a request on a
+        local engine). A stale id (actor destroyed) is forgotten on the first
+        ``actor.not_found``/``destroyed`` and the query is used again.
+        """
         query = self._query
-        if isinstance(query, GetForId) or query_key(query.key) is not None:
+        if isinstance(query, GetForId):
+            return query
+        if self._resolved_id is not None:
+            return GetForId(query.name, self._resolved_id)
+        if query_key(query.key) is not None:
             return query
         if self._resolved_id is None:
             if self._resolve_lock is None:
@@ -249,6 +262,13 @@ class ActorHandle:
 
     def _forget_resolution(self) -> None:
         self._resolved_id = None
+
+    def _learn_actor_id(self, response: HttpResponse) -> None:
+        """Remember the id the gateway names in ``x-rivet-actor`` (key handles only)."""
+        if self._resolved_id is None and not isinstance(self._query, GetForId):
+            actor_id = response.headers.get("x-rivet-actor")
+            if actor_id and _ACTOR_ID.fullmatch(actor_id):
+                self._resolved_id = actor_id
 
     async def gateway_url(self, path: str = "", *, skip_ready_wait: bool | None = None) -> str:
         """The gateway URL of this actor (with ``path`` appended). It may contain the token."""
@@ -317,6 +337,7 @@ class ActorHandle:
             url = await self.gateway_url(path, skip_ready_wait=skip)
             response = await self._client._request(method, url, headers=headers, body=body, timeout=timeout)
             if 200 <= response.status < 300 or not raise_errors and response.status < 400:
+                self._learn_actor_id(response)
                 return response
             error = _structured_error(self._client, response)
             if error is None:

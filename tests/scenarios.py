@@ -431,6 +431,27 @@ async def scenario_actor_destroyed_reconnects_to_fresh_actor(client: Client, uid
 
 
 @scenario
+async def scenario_key_handle_follows_its_actor_after_destroy(client: Client, uid: str) -> None:
+    """A key handle addresses its actor by the id the gateway reported (no key lookup
+    per request); once that actor is destroyed the handle forgets the id, its actions
+    and connections reach the fresh actor with the same key, and no call fails."""
+    key = ["destroy-stateless", uid]
+    handle = client.lifecycleActor.get_or_create(key)
+    assert await handle.ping() == "pong"
+    first = await client.lifecycleActor.get_or_create(key).resolve()
+    await handle.destroyMe()
+    deadline = asyncio.get_running_loop().time() + 20
+    while (fresh := await client.lifecycleActor.get_or_create(key).resolve()) == first:
+        assert asyncio.get_running_loop().time() < deadline, "the destroyed actor stayed"
+        await asyncio.sleep(0.1)
+    assert await handle.ping() == "pong"
+    async with handle.connect() as conn:
+        await conn.ready(timeout=15)
+        assert conn.actor_id == fresh
+        assert await conn.ping() == "pong"
+
+
+@scenario
 async def scenario_sleeping_actor_wakes_on_next_action(client: Client, uid: str) -> None:
     """A sleeping actor keeps the connection open and wakes on the next action."""
     async with client.lifecycleActor.get_or_create(["sleep", uid]).connect() as conn:
