@@ -37,7 +37,15 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
 CONFIG_TITLES = {
     "nodelay": "engine with the TCP_NODELAY shim (harness `nodelay=True`)",
     "stock": "stock engine, no TCP_NODELAY shim (harness `nodelay=False`)",
+    "responder": "no engine: the minimal protocol responder `bench/responder.mjs`",
 }
+CONFIG_NOTES = {
+    "responder": ("Every request is answered at once, in-process, by a Node responder that costs a few µs "
+                  "per message (below): the times are the clients' own cost plus loopback. The targets of the "
+                  "issue are for the real engine and are not checked here; the ratios are the honest measure "
+                  "of what each client itself costs."),
+}
+NO_TARGETS = {"responder"}  # configurations whose rows get no target check
 
 
 def _label(label: str, params: dict[str, Any]) -> str:
@@ -104,7 +112,7 @@ def _row(cfg: str, fid: str, label: str, unit: str, better: str, enc: str,
         "targets": [],
     }
     for ref in ("js", "floor"):
-        target = TARGETS.get((fid, ref))
+        target = None if cfg in NO_TARGETS else TARGETS.get((fid, ref))
         if target:
             op, bound = target
             value = row["ours_js" if ref == "js" else "ours_floor"]
@@ -149,6 +157,12 @@ def markdown_tables(results: dict[str, Any]) -> str:
                    + ("" if c.get("nodelay_active") == c.get("nodelay") else
                       " — WARNING: shim requested but not active"))
         out.append("")
+        if cfg in CONFIG_NOTES:
+            out.append(CONFIG_NOTES[cfg])
+            out.append("")
+        if c.get("server"):
+            out.append(_server_line(c["server"]))
+            out.append("")
         out.append("| figure | enc | JS | ours | floor | ours/JS | ours/floor | target | |")
         out.append("|---|---|--:|--:|--:|--:|--:|---|---|")
         for r in rows:
@@ -176,6 +190,18 @@ def markdown_tables(results: dict[str, Any]) -> str:
                        f"{_fmt(r['ours_module_only'], 'ms')} | | | |")
         out.append("")
     return "\n".join(out)
+
+
+def _server_line(server: dict[str, Any]) -> str:
+    """The responder's own CPU per message, phase by phase (all six clients together)."""
+    parts = []
+    for figure, d in server.items():
+        per = d.get("cpu_us_per_message")
+        if per is not None:
+            msgs = d["ws_frames_in"] + d["ws_frames_out"] + d["http_requests"]
+            parts.append(f"{figure} {per:.1f} µs ({msgs:,} messages)")
+    return ("Responder CPU (user+sys) per message handled (WebSocket frame in or out, or HTTP request): "
+            + ("; ".join(parts) if parts else "n/a") + ".")
 
 
 def markdown(results: dict[str, Any]) -> str:

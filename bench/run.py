@@ -1,10 +1,12 @@
 """Benchmarks of rivetkit_web side by side with the JS client and a raw floor.
 
-    python bench/run.py [--size tiny|full] [--out bench/results] [--configs nodelay,stock]
+    python bench/run.py [--size tiny|full] [--out bench/results] [--configs nodelay,stock,responder]
 
 For each configuration of the real engine (``nodelay``: the TCP_NODELAY shim in the
 actor runtime, ``stock``: without it) this starts ONE backend
-(``tests/backend/harness.py``) and measures, against it and in the same run:
+(``tests/backend/harness.py``); for ``responder`` no engine but the minimal protocol
+responder ``bench/responder.mjs`` (what each client itself costs). It measures,
+against it and in the same run:
 
 * ``js``    the official ``rivetkit/client`` on Node 22 (``bench/js/bench.mjs``);
 * ``ours``  ``rivetkit_web`` on CPython (``bench/py_worker.py --client ours``);
@@ -45,12 +47,14 @@ sys.path.insert(0, HERE)
 
 import report
 from harness import Backend
+from responder import Responder
 
 MARK = "@@BENCH@@ "
 ENCODINGS = ("json", "bare")
 KINDS = ("js", "ours", "floor")
 CLIENTS = [(kind, enc) for kind in KINDS for enc in ENCODINGS]
-CONFIGS = {"nodelay": True, "stock": False}
+# config -> TCP_NODELAY on the server side (responder: set on every accepted socket, no shim)
+CONFIGS = {"nodelay": True, "stock": False, "responder": True}
 PHASES = ("rtt", "pipeline", "http", "connect", "resolve", "fanout", "memory", "import")
 
 SIZES: dict[str, dict[str, Any]] = {
@@ -295,10 +299,13 @@ def _timeout(figure: str, params: dict[str, Any]) -> float:
 
 
 async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
-                     phases: tuple[str, ...] = ()) -> dict[str, Any]:
+                     phases: tuple[str, ...] = (), server_stats=None) -> dict[str, Any]:
+    """``server_stats``: a callable returning the server's counters (the responder's), read
+    around every phase into ``data["_server"][figure]``."""
     phases = phases or PHASES
     workers = {f"{k}/{e}": Worker(k, e) for k, e in CLIENTS}
     data: dict[str, dict[str, Any]] = {name: {"errors": {}} for name in workers}
+    server: dict[str, Any] = {}
     try:
         started = await asyncio.gather(*(w.start(endpoint) for w in workers.values()), return_exceptions=True)
         for (name, w), res in zip(workers.items(), started):
@@ -314,6 +321,7 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
             if figure not in phases:
                 return
             t0 = time.monotonic()
+            s0 = await _read_stats(server_stats)
             for r in range(rounds):
                 order = names[r % len(names):] + names[: r % len(names)]
                 for name in order:
@@ -328,6 +336,9 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
                         log(f"{cfg}: {name} {figure}: {str(exc).splitlines()[0]}")
                         continue
                     collect(name, res)
+            s1 = await _read_stats(server_stats) if s0 is not None else None
+            if s1 is not None:
+                server[figure] = _server_delta(s0, s1)
             log(f"{cfg}: {figure} done in {time.monotonic() - t0:.1f}s")
 
         def key(name: str, actor: str) -> str:
@@ -434,7 +445,30 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
         await asyncio.gather(*(w.kill() for w in workers.values()), return_exceptions=True)
         raise
     await asyncio.gather(*(w.stop() for w in workers.values()), return_exceptions=True)
+    if server:
+        data["_server"] = server
     return data
+
+
+async def _read_stats(server_stats) -> dict[str, Any] | None:
+    if server_stats is None:
+        return None
+    try:
+        return await asyncio.to_thread(server_stats)
+    except (OSError, ValueError) as exc:  # the figures themselves do not depend on it
+        log(f"could not read the responder's stats: {exc}")
+        return None
+
+
+def _server_delta(s0: dict[str, Any], s1: dict[str, Any]) -> dict[str, Any]:
+    """The responder's CPU and messages during one phase (all clients together)."""
+    d = {k: s1[k] - s0[k] for k in ("cpu_user_us", "cpu_system_us", "ws_frames_in", "ws_frames_out",
+                                    "http_requests", "ws_connections")}
+    cpu = d["cpu_user_us"] + d["cpu_system_us"]
+    msgs = d["ws_frames_in"] + d["ws_frames_out"] + d["http_requests"]
+    d["cpu_us"] = cpu
+    d["cpu_us_per_message"] = cpu / msgs if msgs else None
+    return d
 
 
 # --------------------------------------------------------------------------- main
@@ -493,23 +527,29 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)  # like Ctrl-C: stop workers and backends, then exit
     parallel = args.size == "tiny"  # tiny checks that everything works; full measures
     results["meta"]["configs_in_parallel"] = parallel
-    backends: list[Backend] = []
+    backends: list[Backend | Responder] = []
 
-    def start(cfg: str) -> Backend:
-        backend = Backend(nodelay=CONFIGS[cfg])
+    def start(cfg: str) -> Backend | Responder:
+        backend = Responder() if cfg == "responder" else Backend(nodelay=CONFIGS[cfg])
         backends.append(backend)
-        log(f"{cfg}: starting backend (nodelay={CONFIGS[cfg]})")
+        log(f"{cfg}: starting {type(backend).__name__.lower()} (nodelay={CONFIGS[cfg]})")
         backend.start()
-        log(f"{cfg}: backend at {backend.endpoint} (nodelay shim active: {backend.nodelay_active})")
+        log(f"{cfg}: {type(backend).__name__.lower()} at {backend.endpoint} "
+            f"(nodelay active: {backend.nodelay_active})")
         return backend
 
-    def record(cfg: str, backend: Backend, data: dict[str, Any]) -> None:
+    def stats_of(backend: Backend | Responder):
+        return backend.stats if isinstance(backend, Responder) else None
+
+    def record(cfg: str, backend: Backend | Responder, data: dict[str, Any]) -> None:
         results["configs"][cfg] = {
             "nodelay": CONFIGS[cfg],
             "nodelay_active": backend.nodelay_active,
             "backend_startup_s": backend.startup_seconds,
             "clients": data,
         }
+        if "_server" in data:  # the responder's own CPU per phase
+            results["configs"][cfg]["server"] = data.pop("_server")
 
     try:
         if "import" in phases:
@@ -519,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             started = [(cfg, start(cfg)) for cfg in configs]
 
             async def run_all() -> list[dict[str, Any]]:
-                return list(await asyncio.gather(*(run_config(cfg, b.endpoint, size, tag, phases)
+                return list(await asyncio.gather(*(run_config(cfg, b.endpoint, size, tag, phases, stats_of(b))
                                                    for cfg, b in started)))
 
             for (cfg, backend), data in zip(started, asyncio.run(run_all())):
@@ -527,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for cfg in configs:
                 backend = start(cfg)
-                record(cfg, backend, asyncio.run(run_config(cfg, backend.endpoint, size, tag, phases)))
+                record(cfg, backend, asyncio.run(run_config(cfg, backend.endpoint, size, tag, phases,
+                                                            stats_of(backend))))
                 backend.stop()
                 backends.remove(backend)
     except KeyboardInterrupt:

@@ -1,6 +1,7 @@
 """Smoke test of the benchmarks: ``bench/run.py --size tiny`` runs end to end.
 
-It starts its own backends (one per engine configuration), drives the JS client,
+It starts its own backends (one per engine configuration, plus the minimal protocol
+responder ``bench/responder.mjs`` for the ``responder`` one), drives the JS client,
 rivetkit_web and the raw floor with tiny counts, and must write the three result
 files with every figure present. The numbers themselves are not checked: tiny
 counts on a shared machine say nothing; ``--size full`` is for measuring.
@@ -41,7 +42,9 @@ def test_bench_tiny_writes_every_figure(tmp_path) -> None:
 
     data = json.loads((tmp_path / "latest.json").read_text())
     assert data["missing"] == []
-    assert set(data["configs"]) == {"nodelay", "stock"}
+    configs = ("nodelay", "stock", "responder")
+    assert set(data["configs"]) == set(configs)
+    assert data["configs"]["responder"]["server"]["rtt"]["ws_frames_in"] > 0  # the responder's own CPU
     for cfg in data["configs"].values():
         for name, client in cfg["clients"].items():
             assert not client["errors"], f"{name}: {client['errors']}"
@@ -52,7 +55,7 @@ def test_bench_tiny_writes_every_figure(tmp_path) -> None:
     finally:
         sys.path.remove(os.path.join(REPO, "bench"))
     rows = data["rows"]
-    expected = {(cfg, fid, enc) for cfg in ("nodelay", "stock") for fid, *_ in report.FIGURES
+    expected = {(cfg, fid, enc) for cfg in configs for fid, *_ in report.FIGURES
                 for enc in ("json", "bare")}
     expected.add(("-", report.IMPORT_FIGURE[0], "-"))
     assert {(r["config"], r["figure"], r["encoding"]) for r in rows} == expected
