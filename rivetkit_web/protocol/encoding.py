@@ -16,6 +16,7 @@ whatever the server sent.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -87,7 +88,7 @@ def _envelope(message: ToServer) -> dict[str, Any]:
             "body": {
                 "tag": "ActionRequest",
                 "val": {"id": ["$BigInt", str(message.id)], "name": message.name,
-                        "args": to_compat(list(message.args), path="args")},
+                        "args": to_compat(message.args, path="args")},
             }
         }
     return {
@@ -221,7 +222,34 @@ class JsonEncoding(_EnvelopeEncoding):
             raise ProtocolError(f"invalid JSON from server: {exc}") from exc
 
     def encode_to_server(self, message: ToServer) -> str:
+        if type(message) is ActionRequest:  # the hot path: no envelope dicts
+            args = self._dumps(to_compat(message.args, path="args"))
+            return (f'{{"body":{{"tag":"ActionRequest","val":{{"id":["$BigInt","{message.id}"],'
+                    f'"name":{_json_str(message.name)},"args":{args}}}}}}}')
         return self._dumps(_envelope(message))
+
+    def decode_to_client(self, frame: str | bytes) -> ToClient:
+        data = self._loads(frame)
+        # The hot paths first (an event, an action's response); anything unusual,
+        # malformed included, goes through the checked reader.
+        if type(data) is dict:
+            body = data.get("body")
+            if type(body) is dict:
+                tag = body.get("tag")
+                val = body.get("val")
+                if type(val) is dict:
+                    if tag == "Event":
+                        name = val.get("name")
+                        args = val.get("args")
+                        if type(name) is str and type(args) is list and _plain(args):
+                            return Event(name, args)
+                    elif tag == "ActionResponse":
+                        output = val.get("output")
+                        action_id = val.get("id")
+                        if (type(action_id) is list and len(action_id) == 2 and action_id[0] == "$BigInt"
+                                and type(action_id[1]) is str and action_id[1].isdecimal() and _plain(output)):
+                            return ActionResponse(int(action_id[1]), output)
+        return _from_envelope(data)
 
 
 class CborEncoding(_EnvelopeEncoding):
@@ -244,6 +272,31 @@ class CborEncoding(_EnvelopeEncoding):
         return cbor.dumps(envelope)
 
 
+@functools.lru_cache(maxsize=256)
+def _json_str(value: str) -> str:
+    """A JSON string literal (action names repeat: cached)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` decodes to itself: scalars, and lists/dicts of plain values
+    without ``$``-tagged pairs. Such values skip :func:`from_compat` (a copy)."""
+    kind = type(value)
+    if kind is list:
+        if len(value) == 2 and type(value[0]) is str and value[0].startswith("$"):
+            return False
+        items: Any = value
+    elif kind is dict:
+        items = value.values()
+    else:
+        return True
+    for item in items:  # scalars inline: no call per item
+        kind = type(item)
+        if (kind is list or kind is dict) and not _plain(item):
+            return False
+    return True
+
+
 def _cbor_loads(data: str | bytes) -> Any:
     if isinstance(data, str):
         raise ProtocolError("expected a binary frame, got text")
@@ -256,7 +309,8 @@ def _cbor_loads(data: str | bytes) -> Any:
 def _cbor_value(data: bytes) -> Any:
     """A CBOR blob holding a JSON-compat value (args, output, metadata)."""
     try:
-        return from_compat(cbor.loads(data))
+        value = cbor.loads(data)
+        return value if _plain(value) else from_compat(value)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"invalid CBOR value from server: {exc}") from None
 
@@ -372,6 +426,34 @@ class _BareReader:
             raise ProtocolError("trailing bytes after BARE message")
 
 
+def _bare_fast(frame: bytes) -> ToClient | None:
+    """An ``ActionResponse`` or ``Event`` whose lengths and id fit in one varint byte
+    each (nearly all of them), read without the general reader; ``None`` otherwise."""
+    size = len(frame)
+    if size < 5 or frame[0] != _VERSION_PREFIX[0] or frame[1] != _VERSION_PREFIX[1]:
+        return None
+    tag = frame[2]
+    if tag == 2:  # ActionResponse: id, data
+        action_id, length = frame[3], frame[4]
+        if action_id >= 0x80 or length >= 0x80 or 5 + length != size:
+            return None
+        return ActionResponse(action_id, _cbor_value(frame[5:]))
+    if tag == 3:  # Event: str name, data args
+        name_end = 4 + frame[3]
+        if frame[3] >= 0x80 or name_end >= size:
+            return None
+        length = frame[name_end]
+        if length >= 0x80 or name_end + 1 + length != size:
+            return None
+        try:
+            name = frame[4:name_end].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        args = _cbor_value(frame[name_end + 1:])
+        return Event(name, args if isinstance(args, list) else [args])
+    return None
+
+
 class BareEncoding(Encoding):
     """The JS client's default: compact BARE framing with CBOR values."""
 
@@ -382,7 +464,7 @@ class BareEncoding(Encoding):
     def encode_to_server(self, message: ToServer) -> bytes:
         w = _BareWriter()
         if isinstance(message, ActionRequest):
-            args = cbor.dumps(to_compat(list(message.args), path="args"))
+            args = cbor.dumps(to_compat(message.args, path="args"))
             w.out.append(0)
             w.uint(message.id)
             w.str(message.name)
@@ -396,6 +478,9 @@ class BareEncoding(Encoding):
     def decode_to_client(self, frame: str | bytes) -> ToClient:
         if isinstance(frame, str):
             raise ProtocolError("expected a binary frame, got text")
+        fast = _bare_fast(frame)
+        if fast is not None:
+            return fast
         r = _BareReader(frame)
         tag = r.u8()
         message: ToClient
