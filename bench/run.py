@@ -53,9 +53,15 @@ MARK = "@@BENCH@@ "
 ENCODINGS = ("json", "bare")
 KINDS = ("js", "ours", "floor")
 CLIENTS = [(kind, enc) for kind in KINDS for enc in ENCODINGS]
+# the browser: the JS client and rivetkit_web under Pyodide in ONE Chromium page,
+# hosted by one process (bench/browser/worker.py) for all four logical clients
+BROWSER_KINDS = ("page-js", "page-ours")
+ALL_KINDS = KINDS + BROWSER_KINDS
+BROWSER_WORKER = os.path.join(HERE, "browser", "worker.py")
+BROWSER_CONFIGS = ("nodelay", "stock")  # the real engine's configurations
 # config -> TCP_NODELAY on the server side (responder: set on every accepted socket, no shim)
 CONFIGS = {"nodelay": True, "stock": False, "responder": True}
-PHASES = ("rtt", "pipeline", "http", "connect", "resolve", "fanout", "memory", "import")
+PHASES = ("rtt", "pipeline", "http", "connect", "resolve", "fanout", "memory", "import", "coldstart")
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {
@@ -68,6 +74,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "fanout": {"rounds": 1, "conns": 50, "events": 1000, "window": 10},
         "memory": {"conns": 50},
         "import_reps": 7,
+        "coldstart": {"reps": 5, "warmup": 1},  # browser: fresh contexts per page kind
     },
     "tiny": {
         "rtt": {"rounds": 1, "n": 20, "warmup": 3},
@@ -78,6 +85,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "fanout": {"rounds": 1, "conns": 3, "events": 10, "window": 10},
         "memory": {"conns": 3},
         "import_reps": 1,
+        "coldstart": {"reps": 1, "warmup": 0},
     },
 }
 
@@ -109,12 +117,14 @@ class Worker:
         self._drain: asyncio.Task[None] | None = None
 
     def argv(self) -> list[str]:
+        if self.kind == "page":
+            return [sys.executable, BROWSER_WORKER]
         if self.kind == "js":
             return [NODE, "--expose-gc", os.path.join(HERE, "js", "bench.mjs"), "--rivetkit", RIVETKIT_PKG]
         client = "ours" if self.kind == "ours" else "raw"
         return [sys.executable, os.path.join(HERE, "py_worker.py"), "--client", client]
 
-    async def start(self, endpoint: str) -> None:
+    async def start(self, endpoint: str, setup: bool = True) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
         env.pop("PYTHONSTARTUP", None)
         self.proc = await asyncio.create_subprocess_exec(
@@ -126,6 +136,8 @@ class Worker:
         hello = await self._read(60)
         if not hello.get("ok"):
             raise WorkerError(f"{self.name} did not start: {hello}")
+        if not setup:
+            return
         self.info = (await self.call({"cmd": "setup", "endpoint": endpoint, "encoding": self.encoding}, 60))["info"]
 
     async def _drain_stderr(self) -> None:
@@ -197,6 +209,76 @@ class Worker:
         _spawned.discard(self.proc.pid)
         if self._drain is not None:
             self._drain.cancel()
+
+
+class PageHost:
+    """The browser worker process (bench/browser/worker.py), shared by the page clients.
+
+    Commands of all of them go through one stdin/stdout, one at a time (a lock)."""
+
+    SETUP_TIMEOUT = 300.0  # the first setup builds the assets, starts Chromium and Pyodide
+
+    def __init__(self) -> None:
+        self.worker = Worker("page", "-")
+        self.worker.name = "browser"
+        self.lock = asyncio.Lock()
+        self.started = False
+        self.stopped = False
+
+    async def ensure(self, endpoint: str) -> None:
+        async with self.lock:
+            if not self.started:
+                self.started = True
+                await self.worker.start(endpoint, setup=False)
+
+    async def call(self, cmd: dict[str, Any], timeout: float) -> dict[str, Any]:
+        async with self.lock:
+            return await self.worker.call(cmd, timeout)
+
+    async def stop(self) -> None:
+        if not self.stopped:  # once for all its clients (they stop together)
+            self.stopped = True
+            await self.worker.stop()
+
+
+class PageClient:
+    """One logical client (``page-js/<enc>``, ``page-ours/<enc>``) of a :class:`PageHost`:
+    the Worker interface, every command tagged with ``client``."""
+
+    def __init__(self, host: PageHost, kind: str, encoding: str) -> None:
+        self.host = host
+        self.kind = kind
+        self.encoding = encoding
+        self.name = f"{kind}/{encoding}"
+        self.info: dict[str, Any] = {}
+        self._dead: str | None = None
+
+    @property
+    def dead(self) -> str | None:  # this client failed to start, or the whole browser died
+        return self._dead or self.host.worker.dead
+
+    @dead.setter
+    def dead(self, value: str | None) -> None:
+        self._dead = value
+
+    async def start(self, endpoint: str) -> None:
+        await self.host.ensure(endpoint)
+        cmd = {"cmd": "setup", "endpoint": endpoint, "encoding": self.encoding}
+        self.info = (await self.call(cmd, PageHost.SETUP_TIMEOUT))["info"]
+
+    async def call(self, cmd: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self._dead:
+            raise WorkerError(f"{self.name} is dead ({self._dead})")
+        try:
+            return await self.host.call({**cmd, "client": self.name}, timeout)
+        except WorkerError as exc:
+            raise WorkerError(f"{self.name}: {exc}") from None
+
+    async def stop(self) -> None:
+        await self.host.stop()
+
+    async def kill(self) -> None:
+        await self.host.worker.kill()
 
 
 def _kill_leftover_workers() -> None:
@@ -299,11 +381,16 @@ def _timeout(figure: str, params: dict[str, Any]) -> float:
 
 
 async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
-                     phases: tuple[str, ...] = (), server_stats=None) -> dict[str, Any]:
+                     phases: tuple[str, ...] = (), server_stats=None,
+                     kinds: tuple[str, ...] = ALL_KINDS) -> dict[str, Any]:
     """``server_stats``: a callable returning the server's counters (the responder's), read
     around every phase into ``data["_server"][figure]``."""
     phases = phases or PHASES
-    workers = {f"{k}/{e}": Worker(k, e) for k, e in CLIENTS}
+    page_host = PageHost() if any(k in BROWSER_KINDS for k in kinds) else None
+    workers: dict[str, Worker | PageClient] = {
+        f"{k}/{e}": PageClient(page_host, k, e) if page_host and k in BROWSER_KINDS else Worker(k, e)
+        for k in kinds for e in ENCODINGS
+    }
     data: dict[str, dict[str, Any]] = {name: {"errors": {}} for name in workers}
     server: dict[str, Any] = {}
     try:
@@ -326,7 +413,7 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
                 order = names[r % len(names):] + names[: r % len(names)]
                 for name in order:
                     w = workers[name]
-                    if figure in data[name]["errors"]:
+                    if figure in data[name]["errors"] or figure in data[name].get("unsupported", {}):
                         continue
                     cmd = make_cmd(name, r)
                     try:
@@ -334,6 +421,10 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
                     except WorkerError as exc:
                         data[name]["errors"][figure] = str(exc)
                         log(f"{cfg}: {name} {figure}: {str(exc).splitlines()[0]}")
+                        continue
+                    if res.get("unsupported"):  # a known limitation (the JS client's HTTP in Chromium)
+                        data[name].setdefault("unsupported", {})[figure] = res["unsupported"]
+                        log(f"{cfg}: {name} {figure}: n/a: {res['unsupported']}")
                         continue
                     collect(name, res)
             s1 = await _read_stats(server_stats) if s0 is not None else None
@@ -357,7 +448,8 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
 
         def add_rate(name: str, res: dict[str, Any]) -> None:
             samples[name]["pipeline_rate"].append(pp["n"] / res["elapsed_ms"] * 1e3)
-            samples[name]["pipeline_cpu_ms"].append(res["cpu_ms"])
+            if res.get("cpu_ms") is not None:
+                samples[name]["pipeline_cpu_ms"].append(res["cpu_ms"])
 
         p = size["rtt"]
         await phase("rtt", p["rounds"],
@@ -387,7 +479,8 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
             if res["delivered"] != expected:
                 data[name]["errors"]["fanout"] = f"delivered {res['delivered']} of {expected} events"
             samples[name]["fanout_ms"].append(res["elapsed_ms"])
-            samples[name]["fanout_cpu_ms"].append(res["cpu_ms"])
+            if res.get("cpu_ms") is not None:
+                samples[name]["fanout_cpu_ms"].append(res["cpu_ms"])
 
         await phase("fanout", pf["rounds"],
                     lambda name, r: {"cmd": "fanout", "key": key(name, "events"), "conns": pf["conns"],
@@ -401,6 +494,20 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
         await phase("memory", 1,
                     lambda name, r: {"cmd": "memory", "key": key(name, "counter"), "conns": pm["conns"]},
                     mem_collect)
+        if page_host is not None:  # the browser itself (pseudo-client "_browser"): cold starts
+            browser: dict[str, Any] = {"errors": {}, "info": next(
+                (w.info for w in workers.values() if isinstance(w, PageClient) and w.info), {})}
+            data["_browser"] = browser
+            if "coldstart" in phases and not page_host.worker.dead:
+                t0, pcs = time.monotonic(), size["coldstart"]
+                try:
+                    browser["coldstart"] = await page_host.call(
+                        {"cmd": "coldstart", "endpoint": endpoint, "reps": pcs["reps"], "warmup": pcs["warmup"],
+                         "tag": f"{tag}-{cfg}"}, 300 + 180 * (pcs["reps"] + pcs["warmup"]))
+                except WorkerError as exc:
+                    browser["errors"]["coldstart"] = str(exc)
+                    log(f"{cfg}: browser coldstart: {str(exc).splitlines()[0]}")
+                log(f"{cfg}: coldstart done in {time.monotonic() - t0:.1f}s")
 
         for name in names:
             s = samples[name]
@@ -437,8 +544,10 @@ async def run_config(cfg: str, endpoint: str, size: dict[str, Any], tag: str,
                     figs[f"{fig}_cpu_us"] = sum(cpu) * 1e3 / unit_count
             mem = data[name].get("memory")
             if mem:
-                figs["mem_per_conn_kib"] = mem["per_conn_bytes"] / 1024
-                figs["mem_rss_per_conn_kib"] = mem["rss_per_conn_bytes"] / 1024
+                for fig, field in (("mem_per_conn_kib", "per_conn_bytes"),
+                                   ("mem_rss_per_conn_kib", "rss_per_conn_bytes")):
+                    if mem.get(field) is not None:  # no RSS in a browser page
+                        figs[fig] = mem[field] / 1024
             data[name]["figures"] = figs
             data[name]["details"] = details
     except BaseException:  # error, Ctrl-C: no graceful goodbyes
@@ -485,7 +594,20 @@ def main(argv: list[str] | None = None) -> int:
                     "not measured; to re-measure one figure)")
     ap.add_argument("--set", action="append", default=[], metavar="PHASE.PARAM=N",
                     help="override a count of the chosen size, e.g. --set fanout.rounds=3 (repeatable)")
+    ap.add_argument("--kinds", default=",".join(ALL_KINDS),
+                    help="comma-separated subset of the clients: " + ", ".join(ALL_KINDS)
+                    + " (page-*: in Chromium, bench/browser/; only against " + ", ".join(BROWSER_CONFIGS) + ")")
+    ap.add_argument("--no-browser", action="store_true", help="skip the Chromium clients (page-js, page-ours)")
     args = ap.parse_args(argv)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    for k in kinds:
+        if k not in ALL_KINDS:
+            ap.error(f"unknown client kind {k!r}")
+    if args.no_browser:
+        kinds = tuple(k for k in kinds if k not in BROWSER_KINDS)
+
+    def kinds_for(cfg: str) -> tuple[str, ...]:
+        return tuple(k for k in kinds if k not in BROWSER_KINDS or cfg in BROWSER_CONFIGS)
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     for c in configs:
         if c not in CONFIGS:
@@ -514,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             "size": args.size,
             "params": size,
             "phases": list(phases),
+            "kinds": list(kinds),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -552,14 +675,15 @@ def main(argv: list[str] | None = None) -> int:
             results["configs"][cfg]["server"] = data.pop("_server")
 
     try:
-        if "import" in phases:
+        if "import" in phases and any(k in KINDS for k in kinds):
             log(f"import times ({size['import_reps']} reps)")
             results["imports"] = measure_imports(size["import_reps"])
         if parallel:
             started = [(cfg, start(cfg)) for cfg in configs]
 
             async def run_all() -> list[dict[str, Any]]:
-                return list(await asyncio.gather(*(run_config(cfg, b.endpoint, size, tag, phases, stats_of(b))
+                return list(await asyncio.gather(*(run_config(cfg, b.endpoint, size, tag, phases, stats_of(b),
+                                                              kinds=kinds_for(cfg))
                                                    for cfg, b in started)))
 
             for (cfg, backend), data in zip(started, asyncio.run(run_all())):
@@ -568,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             for cfg in configs:
                 backend = start(cfg)
                 record(cfg, backend, asyncio.run(run_config(cfg, backend.endpoint, size, tag, phases,
-                                                            stats_of(backend))))
+                                                            stats_of(backend), kinds=kinds_for(cfg))))
                 backend.stop()
                 backends.remove(backend)
     except KeyboardInterrupt:

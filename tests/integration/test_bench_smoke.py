@@ -28,7 +28,8 @@ def test_bench_tiny_writes_every_figure(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RIVETKIT_TEST_ENDPOINT"}
     try:
         res = subprocess.run(
-            [sys.executable, RUN, "--size", "tiny", "--out", str(tmp_path)],
+            # the Chromium clients need a browser: tests/browser/test_bench_browser_smoke.py
+            [sys.executable, RUN, "--size", "tiny", "--no-browser", "--out", str(tmp_path)],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
         )
     except subprocess.TimeoutExpired as exc:  # run.py's backends die with it (harness watchdog)
