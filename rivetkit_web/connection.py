@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -107,6 +108,11 @@ class ActorConn:
 
         self._next_id = 0
         self._in_flight: dict[int, asyncio.Future[Any]] = {}
+        # Action timeouts: one timer per connection for the earliest deadline, not one
+        # per action (under Pyodide a cancelled timer's JS setTimeout stays pending).
+        self._deadlines: dict[int, tuple[float, str, float]] = {}  # id -> (when, name, limit)
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = math.inf
         self._queued: list[tuple[int | None, str | bytes]] = []
         self._outbox: asyncio.Queue[str | bytes] | None = None
         self._ws: WebSocketConnection | None = None
@@ -257,11 +263,16 @@ class ActorConn:
         frame = self._encoding.encode_to_server(ActionRequest(action_id, name, list(args)))
         self._next_id += 1
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        # Not loop.create_future(): Pyodide's WebLoop adds a done callback (one more
+        # scheduled task per action) to those.
+        future: asyncio.Future[Any] = asyncio.Future(loop=loop)
         self._in_flight[action_id] = future
         limit = self._client._timeout if timeout is _DEFAULT else timeout
-        # A timer on the future itself, not asyncio.wait_for: one loop hop less per call.
-        timer = None if limit is None else loop.call_later(limit, _expire, future, name, limit)
+        if limit is not None:  # a deadline, not asyncio.wait_for: one loop hop less per call
+            when = loop.time() + limit
+            self._deadlines[action_id] = (when, name, limit)
+            if when < self._sweep_at:
+                self._arm_sweeper(loop, when)
         try:
             ws = self._direct
             if ws is None:
@@ -273,11 +284,34 @@ class ActorConn:
                     pass  # the reader sees the close; the action fails with the others sent
             return await future
         finally:
-            if timer is not None:
-                timer.cancel()
+            if limit is not None:
+                self._deadlines.pop(action_id, None)
             self._in_flight.pop(action_id, None)
             if self._queued:
                 self._queued = [item for item in self._queued if item[0] != action_id]
+
+    def _arm_sweeper(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._sweep_at = when
+        self._sweeper = loop.call_at(when, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail the actions whose deadline passed; wait for the next deadline."""
+        self._sweeper = None
+        self._sweep_at = math.inf
+        now = loop.time() + 0.001  # timers may fire a hair early
+        next_at = math.inf
+        for action_id, (when, name, limit) in list(self._deadlines.items()):
+            if when <= now:
+                del self._deadlines[action_id]
+                future = self._in_flight.get(action_id)
+                if future is not None and not future.done():
+                    future.set_exception(ActionTimeout(f"action {name!r} got no response within {limit} s"))
+            elif when < next_at:
+                next_at = when
+        if next_at < math.inf:
+            self._arm_sweeper(loop, next_at)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -330,6 +364,9 @@ class ActorConn:
             except (asyncio.TimeoutError, RivetError, OSError):
                 pass
         self._reject_all(ConnDisposed())
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         self._on_open.clear()
         self._on_close.clear()
         self._on_error.clear()
@@ -638,9 +675,6 @@ class ActorConn:
         return False
 
 
-def _expire(future: asyncio.Future[Any], name: str, limit: float) -> None:
-    if not future.done():
-        future.set_exception(ActionTimeout(f"action {name!r} got no response within {limit} s"))
 
 
 async def _close_quietly(ws: WebSocketConnection, code: int, reason: str) -> None:

@@ -465,13 +465,21 @@ async def scenario_sleeping_actor_wakes_on_next_action(client: Client, uid: str)
 
 @scenario
 async def scenario_action_timeout(client: Client, uid: str) -> None:
+    """Each action keeps its own deadline: a short one set after a long one still
+    fires on time, and the long one still gets its result."""
     async with client.slowActor.get_or_create(["timeout", uid]).connect() as conn:
+        await conn.ready(timeout=15)
+        longer = asyncio.ensure_future(conn.action("wait", 800, timeout=10))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             await conn.action("wait", 2000, timeout=0.3)
         except ActionTimeout:
             pass
         else:
             raise AssertionError("slow action did not time out")
+        assert loop.time() - started < 1.5, "the short deadline waited for the long one"
+        assert await longer == 800
         assert await conn.wait(1) == 1  # the late response is ignored, the conn still works
 
 

@@ -19,6 +19,7 @@ Rules it follows (see the Pyodide networking notes):
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -108,7 +109,11 @@ class BrowserWebSocket:
 
     def __init__(self, url: str, protocols: Sequence[str]) -> None:
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[WebSocketMessage | None] = asyncio.Queue()
+        # Received messages, then None once closed. Not an asyncio.Queue: its getter
+        # futures come from loop.create_future(), which under Pyodide's WebLoop adds
+        # a bookkeeping callback, i.e. one more scheduled task per message.
+        self._inbox: deque[WebSocketMessage | None] = deque()
+        self._waiters: list[asyncio.Future[None]] = []  # one per waiting recv()
         self._opened: asyncio.Future[None] = self._loop.create_future()
         self._closed_event = asyncio.Event()
         self._close_code: int | None = None
@@ -140,11 +145,11 @@ class BrowserWebSocket:
     def _on_message(self, event: Any) -> None:
         data = event.data
         if isinstance(data, str):
-            self._queue.put_nowait(data)
+            self._push(data)
         elif hasattr(data, "to_bytes"):  # ArrayBuffer (binaryType = "arraybuffer")
-            self._queue.put_nowait(data.to_bytes())
+            self._push(data.to_bytes())
         else:  # pragma: no cover - a Blob would mean binaryType was changed
-            self._queue.put_nowait(bytes(js.Uint8Array.new(data).to_py()))
+            self._push(bytes(js.Uint8Array.new(data).to_py()))
 
     def _on_error(self, _event: Any) -> None:
         # The browser gives no detail; before open it is followed by a close event
@@ -159,11 +164,19 @@ class BrowserWebSocket:
 
     # -- internals ---------------------------------------------------------------
 
+    def _push(self, item: WebSocketMessage | None) -> None:
+        self._inbox.append(item)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():  # a cancelled recv() leaves its waiter cancelled
+                    waiter.set_result(None)
+
     def _mark_closed(self, code: int, reason: str) -> None:
         if self._close_code is None:
             self._close_code = code
             self._close_reason = reason
-            self._queue.put_nowait(None)  # wakes recv() after the queued messages
+            self._push(None)  # wakes recv() after the queued messages
             self._closed_event.set()
         if not self._opened.done():
             self._opened.set_exception(
@@ -245,11 +258,20 @@ class BrowserWebSocket:
             ) from None
 
     async def recv(self) -> WebSocketMessage:
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)  # every later recv() raises too
+        inbox = self._inbox
+        while not inbox:
+            waiter: asyncio.Future[None] = asyncio.Future(loop=self._loop)
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:  # cancelled before any message came
+                    self._waiters.remove(waiter)
+        item = inbox[0]
+        if item is None:  # stays in the inbox: every later recv() raises too
             assert self._close_code is not None
             raise WebSocketClosed(self._close_code, self._close_reason)
+        inbox.popleft()
         return item
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
