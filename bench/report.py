@@ -430,7 +430,7 @@ def browser_tables(results: dict[str, Any], cfg: str) -> list[str]:
         out.append("")
         if r["segments"]:
             names = {"pyscript": "PyScript before the interpreter", "interpreter": "`loadPyodide()`",
-                     "packages": "packages (micropip + our wheel)", "main_to_ready": "main.py to ready",
+                     "packages": "our wheel (PyScript `files`)", "main_to_ready": "main.py to ready",
                      "first_action": "first action"}
             out.append("Demo breakdown (medians of each segment, ms): "
                        + ", ".join(f"{names.get(k, k)} {v:,.0f}" for k, v in r["segments"].items()) + ".")

@@ -11,8 +11,8 @@ Steps, each skipped when its output is already up to date:
    their ``file_name``/``sha256`` in ``site/vendor/pyodide/pyodide-lock.json``.
 4. Build the ``rivetkit_web`` wheel from the repo into ``site/wheels/``.
 5. Write the PyScript config ``site/wheels/pyscript.json`` naming the interpreter and
-   the wheel (paths in it: ``interpreter`` is relative to the page, ``packages`` to the
-   config file, as PyScript resolves them).
+   the wheel, unpacked by ``files`` (paths in it: ``interpreter`` is relative to the
+   page, ``files`` to the config file, as PyScript resolves them).
 
 ``site/vendor/`` and ``site/wheels/`` are generated (gitignored).
 
@@ -263,9 +263,11 @@ def write_config(wheel: Path) -> None:
     config = {
         # relative to the page (PyScript resolves `interpreter` against location.href)
         "interpreter": "./vendor/pyodide/pyodide.mjs",
-        # relative to this file (PyScript resolves packages against the config URL)
-        "packages": [f"./{wheel.name}"],
-        "packages_cache": "never",
+        # Our wheel, unpacked into the working directory (on sys.path) by PyScript's
+        # `files` (relative to this file) instead of installed by micropip: it has no
+        # browser dependencies, and this skips loading micropip and packaging, ~0.45 s
+        # of a ~3.3 s cold start here. `packages = ["./<wheel>"]` works too (README).
+        "files": {f"./{wheel.name}": "./*"},
     }
     if write_if_changed(CONFIG, json.dumps(config, indent=2) + "\n"):
         log(f"wrote {CONFIG.relative_to(REPO)}")
