@@ -67,6 +67,17 @@ def rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+async def timed_calls(n: int, call) -> tuple[list[float], float]:
+    """``n`` sequential ``await call()``: each one's wall time and the CPU time of all (ms)."""
+    out = []
+    cpu0 = time.process_time()
+    for _ in range(n):
+        t0 = now()
+        await call()
+        out.append(ms(now() - t0))
+    return out, ms(time.process_time() - cpu0)
+
+
 async def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = now() + timeout
     while not predicate():
@@ -111,13 +122,7 @@ class OursClient:
 
     async def rtt(self, key: str, n: int, warmup: int) -> list[float]:
         c = await self.conn(key, warmup)
-        out = []
-        cpu0 = time.process_time()
-        for _ in range(n):
-            t0 = now()
-            await c.increment(1)
-            out.append(ms(now() - t0))
-        self.cpu_ms = ms(time.process_time() - cpu0)
+        out, self.cpu_ms = await timed_calls(n, lambda: c.increment(1))
         return out
 
     async def pipeline(self, key: str, n: int, warmup: int) -> float:
@@ -134,13 +139,7 @@ class OursClient:
             self.warm.add(key)
             for _ in range(warmup):
                 await h.increment(1)
-        out = []
-        cpu0 = time.process_time()
-        for _ in range(n):
-            t0 = now()
-            await h.increment(1)
-            out.append(ms(now() - t0))
-        self.cpu_ms = ms(time.process_time() - cpu0)
+        out, self.cpu_ms = await timed_calls(n, lambda: h.increment(1))
         return out
 
     async def connect(self, key: str, n: int) -> list[float]:
@@ -358,14 +357,12 @@ class RawClient:
 
     async def rtt(self, key: str, n: int, warmup: int) -> list[float]:
         ws = await self.sock(key, warmup)
-        out = []
-        cpu0 = time.process_time()
-        for _ in range(n):
-            t0 = now()
+
+        async def round_trip() -> None:
             await ws.send(self.increment_frame(self._id(key)))
             await ws.recv()
-            out.append(ms(now() - t0))
-        self.cpu_ms = ms(time.process_time() - cpu0)
+
+        out, self.cpu_ms = await timed_calls(n, round_trip)
         return out
 
     async def pipeline(self, key: str, n: int, warmup: int) -> float:
@@ -400,16 +397,14 @@ class RawClient:
             self.warm.add(key)
             for _ in range(warmup):
                 (await self.http_client.post(url, content=body, headers=headers)).raise_for_status()
-        out = []
-        cpu0 = time.process_time()
-        for _ in range(n):
-            t0 = now()
+
+        async def post() -> None:
             r = await self.http_client.post(url, content=body, headers=headers)
             r.content  # noqa: B018 - read, as a client would
-            out.append(ms(now() - t0))
             if r.status_code != 200:
                 raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
-        self.cpu_ms = ms(time.process_time() - cpu0)
+
+        out, self.cpu_ms = await timed_calls(n, post)
         return out
 
     async def connect(self, key: str, n: int) -> list[float]:

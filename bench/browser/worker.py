@@ -41,7 +41,6 @@ Exits (closing the browser) on ``exit``, end of input, or when its parent dies.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -58,6 +57,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.modules import load_file
+
 BACKEND_DIR = REPO / "tests" / "backend"
 RIVETKIT_PKG = BACKEND_DIR / "node_modules" / "rivetkit"
 ESBUILD = BACKEND_DIR / "node_modules" / ".bin" / "esbuild"
@@ -76,24 +79,12 @@ def log(msg: str) -> None:
     print(f"[browser-worker {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a file by path, under the names tests/browser/conftest.py uses."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def pw_config() -> ModuleType:
-    return _load("rivetkit_playwright_config", REPO / "playwright.config.py")
+    return load_file("rivetkit_playwright_config", REPO / "playwright.config.py")
 
 
 def site_serve() -> ModuleType:
-    return _load("rivetkit_site_serve", REPO / "site" / "serve.py")
+    return load_file("rivetkit_site_serve", REPO / "site" / "serve.py")
 
 
 # --------------------------------------------------------------------------- assets
@@ -125,7 +116,7 @@ def build_bundle(force: bool = False) -> Path:
 
 def build_assets() -> dict[str, Any]:
     """site/build.py (Pyodide, PyScript, micropip, our wheel) and the JS bundle."""
-    wheel = _load("rivetkit_site_build", REPO / "site" / "build.py").build(quiet=True)
+    wheel = load_file("rivetkit_site_build", REPO / "site" / "build.py").build(quiet=True)
     return {"wheel": Path(wheel), "bundle": build_bundle()}
 
 

@@ -17,7 +17,6 @@ plus the harness's own atexit/signal cleanup).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,20 +27,11 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))  # support/ (also there when run from elsewhere)
 
+from support.modules import load_file
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-pw_config = _load("rivetkit_playwright_config", REPO / "playwright.config.py")
+pw_config = load_file("rivetkit_playwright_config", REPO / "playwright.config.py")
 
 
 # -- servers ------------------------------------------------------------------------
@@ -56,8 +46,8 @@ def site_server(endpoint: str) -> Iterator[str]:
     if running:
         yield running
         return
-    _load("rivetkit_site_build", REPO / "site" / "build.py").build(quiet=True)
-    serve = _load("rivetkit_site_serve", REPO / "site" / "serve.py")
+    load_file("rivetkit_site_build", REPO / "site" / "build.py").build(quiet=True)
+    serve = load_file("rivetkit_site_serve", REPO / "site" / "serve.py")
     server = serve.StaticServer(endpoint=endpoint).start()
     try:
         yield server.url
