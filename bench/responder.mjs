@@ -99,28 +99,20 @@ let P = 0; // position in it
 function need(n) {
 	if (P + n > B.length) throw new Error("CBOR ends early");
 }
+// the fixed-size big-endian number at P (`read` is a Buffer method such as readUInt16BE)
+function take(n, read) {
+	need(n);
+	const v = read.call(B, P);
+	P += n;
+	return v;
+}
 function cborLen(ai) {
 	if (ai < 24) return ai;
-	if (ai === 24) {
-		need(1);
-		return B[P++];
-	}
-	if (ai === 25) {
-		need(2);
-		const v = B.readUInt16BE(P);
-		P += 2;
-		return v;
-	}
-	if (ai === 26) {
-		need(4);
-		const v = B.readUInt32BE(P);
-		P += 4;
-		return v;
-	}
+	if (ai === 24) return take(1, B.readUInt8);
+	if (ai === 25) return take(2, B.readUInt16BE);
+	if (ai === 26) return take(4, B.readUInt32BE);
 	if (ai === 27) {
-		need(8);
-		const v = B.readBigUInt64BE(P);
-		P += 8;
+		const v = take(8, B.readBigUInt64BE);
 		return v <= MAX_SAFE ? Number(v) : v;
 	}
 	throw new Error(`unsupported CBOR length ${ai}`);
@@ -183,9 +175,7 @@ function cborItem(depth) {
 			if (ai === 22) return null;
 			if (ai === 23) return undefined;
 			if (ai === 25) {
-				need(2);
-				const v = B.readUInt16BE(P);
-				P += 2;
+				const v = take(2, B.readUInt16BE);
 				const e = (v >> 10) & 0x1f;
 				const m = v & 0x3ff;
 				const s = v & 0x8000 ? -1 : 1;
@@ -193,18 +183,8 @@ function cborItem(depth) {
 				if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
 				return s * (1 + m / 1024) * 2 ** (e - 15);
 			}
-			if (ai === 26) {
-				need(4);
-				const v = B.readFloatBE(P);
-				P += 4;
-				return v;
-			}
-			if (ai === 27) {
-				need(8);
-				const v = B.readDoubleBE(P);
-				P += 8;
-				return v;
-			}
+			if (ai === 26) return take(4, B.readFloatBE);
+			if (ai === 27) return take(8, B.readDoubleBE);
 			throw new Error(`unsupported CBOR simple value ${ai}`);
 		}
 	}
