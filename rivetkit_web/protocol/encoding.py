@@ -100,6 +100,9 @@ def _envelope(message: ToServer) -> dict[str, Any]:
 
 
 def _id(value: Any) -> int:
+    if type(value) is list and len(value) == 2 and value[0] == "$BigInt" and type(value[1]) is str \
+            and value[1].isdecimal():
+        return int(value[1])  # what every action id looks like in json: no from_compat
     value = from_compat(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # NaN and infinities are not integers
@@ -143,15 +146,15 @@ def _from_envelope(data: Any) -> ToClient:
     if not isinstance(val, Mapping):
         raise ProtocolError("message val is not an object")
     try:
-        if tag == "Init":
-            return Init(_str(val, "actorId"), _str(val, "connectionId"))
-        if tag == "ActionResponse":
-            return ActionResponse(_id(val.get("id")), from_compat(val.get("output")))
         if tag == "Event":
-            args = from_compat(val.get("args", []))
+            args = _compat_value(val.get("args", []))
             if not isinstance(args, list):
                 args = [args]
             return Event(_str(val, "name"), args)
+        if tag == "ActionResponse":
+            return ActionResponse(_id(val.get("id")), _compat_value(val.get("output")))
+        if tag == "Init":
+            return Init(_str(val, "actorId"), _str(val, "connectionId"))
         if tag == "Error":
             action_id = val.get("actionId")
             return ErrorMessage(
@@ -228,29 +231,6 @@ class JsonEncoding(_EnvelopeEncoding):
                     f'"name":{_json_str(message.name)},"args":{args}}}}}}}')
         return self._dumps(_envelope(message))
 
-    def decode_to_client(self, frame: str | bytes) -> ToClient:
-        data = self._loads(frame)
-        # The hot paths first (an event, an action's response); anything unusual,
-        # malformed included, goes through the checked reader.
-        if type(data) is dict:
-            body = data.get("body")
-            if type(body) is dict:
-                tag = body.get("tag")
-                val = body.get("val")
-                if type(val) is dict:
-                    if tag == "Event":
-                        name = val.get("name")
-                        args = val.get("args")
-                        if type(name) is str and type(args) is list and _plain(args):
-                            return Event(name, args)
-                    elif tag == "ActionResponse":
-                        output = val.get("output")
-                        action_id = val.get("id")
-                        if (type(action_id) is list and len(action_id) == 2 and action_id[0] == "$BigInt"
-                                and type(action_id[1]) is str and action_id[1].isdecimal() and _plain(output)):
-                            return ActionResponse(int(action_id[1]), output)
-        return _from_envelope(data)
-
 
 class CborEncoding(_EnvelopeEncoding):
     """Binary frames: the JSON envelope written as CBOR."""
@@ -278,9 +258,15 @@ def _json_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _plain(value: Any) -> bool:
+_PLAIN_DEPTH = 64
+"""Deeper values go through from_compat, so how deep a value may be does not depend on
+this shortcut (from_compat raises RecursionError, i.e. ProtocolError, where it must)."""
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` decodes to itself: scalars, and lists/dicts of plain values
-    without ``$``-tagged pairs. Such values skip :func:`from_compat` (a copy)."""
+    without ``$``-tagged pairs, at most ``_PLAIN_DEPTH`` deep. Such values skip
+    :func:`from_compat` (a copy)."""
     kind = type(value)
     if kind is list:
         if len(value) == 2 and type(value[0]) is str and value[0].startswith("$"):
@@ -290,11 +276,18 @@ def _plain(value: Any) -> bool:
         items = value.values()
     else:
         return True
+    if depth >= _PLAIN_DEPTH:
+        return False
     for item in items:  # scalars inline: no call per item
         kind = type(item)
-        if (kind is list or kind is dict) and not _plain(item):
+        if (kind is list or kind is dict) and not _plain(item, depth + 1):
             return False
     return True
+
+
+def _compat_value(value: Any) -> Any:
+    """``from_compat(value)``, skipping its copy when ``value`` is plain."""
+    return value if _plain(value) else from_compat(value)
 
 
 def _cbor_loads(data: str | bytes) -> Any:
@@ -309,8 +302,7 @@ def _cbor_loads(data: str | bytes) -> Any:
 def _cbor_value(data: bytes) -> Any:
     """A CBOR blob holding a JSON-compat value (args, output, metadata)."""
     try:
-        value = cbor.loads(data)
-        return value if _plain(value) else from_compat(value)
+        return _compat_value(cbor.loads(data))
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"invalid CBOR value from server: {exc}") from None
 

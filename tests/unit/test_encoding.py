@@ -489,12 +489,17 @@ def _outcome(fn) -> str:
     return "no error"
 
 
-@pytest.mark.parametrize("where", ["frame", "output"])
+@pytest.mark.parametrize("where", ["frame", "frame_bigint_id", "event", "output"])
 def test_deep_json_is_a_protocol_error(where):
+    # However the frame looks (the usual ["$BigInt","n"] id included), depth is judged alike.
     deep = "[" * _DEPTH + "]" * _DEPTH
     calls = {
         "frame": lambda: JSON.decode_to_client(
             '{"body":{"tag":"ActionResponse","val":{"id":1,"output":%s}}}' % deep),
+        "frame_bigint_id": lambda: JSON.decode_to_client(
+            '{"body":{"tag":"ActionResponse","val":{"id":["$BigInt","1"],"output":%s}}}' % deep),
+        "event": lambda: JSON.decode_to_client(
+            '{"body":{"tag":"Event","val":{"name":"e","args":[%s]}}}' % deep),
         "output": lambda: JSON.decode_action_output(('{"output":%s}' % deep).encode()),
     }
     assert _outcome(calls[where]) == "ProtocolError"
