@@ -24,25 +24,25 @@ def call_safely(callback: Callable[..., Any], *args: Any, what: str = "callback"
     goes no further: one broken handler must not break the connection. ``what``
     names the callback in that log line.
     """
-    try:
-        result = callback(*args)
-    except Exception:
-        logger.exception("error in %s", what)
-        return
-    if result is not None and inspect.isawaitable(result):
-        _run_in_background(result, what)
+    _call(callback, args, "%s", what)
 
 
 def call_listener(callback: Callable[..., Any], args: Sequence[Any], event: str) -> None:
     """:func:`call_safely` for an event listener, on the hot path of every event:
     the log description (``'<event>' event callback``) is built only on error."""
+    _call(callback, args, "%r event callback", event)
+
+
+def _call(callback: Callable[..., Any], args: Sequence[Any], what_format: str, what_arg: Any) -> None:
+    """Both of the above; the description is ``what_format % what_arg``, formatted only
+    when it is needed (an error, or a task to name)."""
     try:
         result = callback(*args)
     except Exception:
-        logger.exception("error in %r event callback", event)
+        logger.exception("error in " + what_format, what_arg)
         return
     if result is not None and inspect.isawaitable(result):
-        _run_in_background(result, f"{event!r} event callback")
+        _run_in_background(result, what_format % what_arg)
 
 
 def _run_in_background(awaitable: Awaitable[Any], what: str) -> None:

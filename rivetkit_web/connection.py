@@ -675,8 +675,6 @@ class ActorConn:
         return False
 
 
-
-
 async def _close_quietly(ws: WebSocketConnection, code: int, reason: str) -> None:
     try:
         await asyncio.wait_for(ws.close(code, reason), 2.0)

@@ -251,12 +251,11 @@ class ActorHandle:
             return GetForId(query.name, self._resolved_id)
         if query_key(query.key) is not None:
             return query
-        if self._resolved_id is None:
-            if self._resolve_lock is None:
-                self._resolve_lock = asyncio.Lock()
-            async with self._resolve_lock:
-                if self._resolved_id is None:
-                    await self.resolve()
+        if self._resolve_lock is None:
+            self._resolve_lock = asyncio.Lock()
+        async with self._resolve_lock:
+            if self._resolved_id is None:  # not resolved by a caller that held the lock
+                await self.resolve()
         assert self._resolved_id is not None
         return GetForId(query.name, self._resolved_id)
 
