@@ -67,6 +67,38 @@ def rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+class FanoutTally:
+    """Events received per connection in a fan-out; :meth:`wait` returns the time the
+    last connection got its last event."""
+
+    def __init__(self, conns: int, events: int) -> None:
+        self.counts = [0] * conns
+        self.events = events
+        self.left = conns
+        self.t_last = 0.0
+        self.done = asyncio.Event()
+
+    def tick(self, i: int) -> None:
+        self.counts[i] += 1
+        if self.counts[i] == self.events:
+            self.left -= 1
+            if self.left == 0:
+                self.t_last = now()
+                self.done.set()
+
+    async def wait(self) -> float:
+        try:
+            await asyncio.wait_for(self.done.wait(), FANOUT_TIMEOUT)
+        except TimeoutError:
+            raise TimeoutError(f"fan-out incomplete after {FANOUT_TIMEOUT} s: received "
+                               f"{min(self.counts)}..{max(self.counts)} of {self.events} per connection") from None
+        return self.t_last
+
+    @property
+    def delivered(self) -> int:
+        return sum(self.counts)
+
+
 async def timed_calls(n: int, call) -> tuple[list[float], float]:
     """``n`` sequential ``await call()``: each one's wall time and the CPU time of all (ms)."""
     out = []
@@ -168,19 +200,12 @@ class OursClient:
 
     async def fanout(self, key: str, conns: int, events: int, window: int) -> dict[str, Any]:
         h = self.client.eventActor.get_or_create([key])
-        counts = [0] * conns
+        tally = FanoutTally(conns, events)
         synced = [False] * conns
-        done = asyncio.Event()
-        state = {"left": conns, "t_last": 0.0}
 
         def on_tick(i: int):
             def cb(_value: Any) -> None:
-                counts[i] += 1
-                if counts[i] == events:
-                    state["left"] -= 1
-                    if state["left"] == 0:
-                        state["t_last"] = now()
-                        done.set()
+                tally.tick(i)
 
             return cb
 
@@ -212,15 +237,10 @@ class OursClient:
 
             cpu0, t0 = time.process_time(), now()
             acks = asyncio.gather(*[emit(i) for i in range(events)])
-            try:
-                await asyncio.wait_for(done.wait(), FANOUT_TIMEOUT)
-            except TimeoutError:
-                raise TimeoutError(f"fan-out incomplete after {FANOUT_TIMEOUT} s: received "
-                                   f"{min(counts)}..{max(counts)} of {events} per connection") from None
-            elapsed = ms(state["t_last"] - t0)
+            elapsed = ms(await tally.wait() - t0)
             await acks
             cpu = ms(time.process_time() - cpu0)
-            return {"elapsed_ms": elapsed, "delivered": sum(counts), "cpu_ms": cpu}
+            return {"elapsed_ms": elapsed, "delivered": tally.delivered, "cpu_ms": cpu}
         finally:
             await asyncio.gather(*(c.dispose() for c in receivers + [sender]), return_exceptions=True)
 
@@ -442,10 +462,8 @@ class RawClient:
     async def fanout(self, key: str, conns: int, events: int, window: int) -> dict[str, Any]:
         is_tick = self.event_matcher("tick")
         is_sync = self.event_matcher("sync")
-        counts = [0] * conns
+        tally = FanoutTally(conns, events)
         synced = [False] * conns
-        done = asyncio.Event()
-        state = {"left": conns, "t_last": 0.0}
         sender = await self.open("eventActor", key)  # first: creates the actor (no creation race)
         receivers = list(await asyncio.wait_for(
             asyncio.gather(*(self.open("eventActor", key) for _ in range(conns))), 120))
@@ -454,12 +472,7 @@ class RawClient:
         async def read(i: int, ws: Any) -> None:
             async for frame in ws:
                 if is_tick(frame):
-                    counts[i] += 1
-                    if counts[i] == events:
-                        state["left"] -= 1
-                        if state["left"] == 0:
-                            state["t_last"] = now()
-                            done.set()
+                    tally.tick(i)
                 elif is_sync(frame):
                     synced[i] = True
 
@@ -494,15 +507,10 @@ class RawClient:
                     await ack.wait()
                 await sender.send(self.emit_frame(sent, "tick", i))
                 sent += 1
-            try:
-                await asyncio.wait_for(done.wait(), FANOUT_TIMEOUT)
-            except TimeoutError:
-                raise TimeoutError(f"fan-out incomplete after {FANOUT_TIMEOUT} s: received "
-                                   f"{min(counts)}..{max(counts)} of {events} per connection") from None
-            elapsed = ms(state["t_last"] - t0)
+            elapsed = ms(await tally.wait() - t0)
             await wait_until(lambda: acked[0] >= sent, 60, "every emit acknowledged")
             cpu = ms(time.process_time() - cpu0)
-            return {"elapsed_ms": elapsed, "delivered": sum(counts), "cpu_ms": cpu}
+            return {"elapsed_ms": elapsed, "delivered": tally.delivered, "cpu_ms": cpu}
         finally:
             for ws in sockets:
                 await ws.close()
